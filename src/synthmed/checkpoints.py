@@ -1,0 +1,123 @@
+"""Weights and checkpoints as safetensors + JSON: nothing we load can run code.
+
+* A *component* folder (one trained generator) holds ``config.json`` and ``model.safetensors``.
+* A *checkpoint* is one ``checkpoint.safetensors`` holding every tensor of a run (networks,
+  optimiser moments, RNG states) with the rest of the state (step, optimiser hyper-parameters)
+  as JSON in the safetensors metadata, so the file is complete or absent, never half-new.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from pathlib import Path
+from typing import Any, TypeVar
+
+import torch
+from safetensors import SafetensorError
+from safetensors.torch import load_file, save_file
+from torch import nn
+
+from synthmed.errors import UserError
+from synthmed.files import atomic_write, read_json, write_json
+
+C = TypeVar("C")
+
+
+def save_component(folder: str | Path, config: Any, module: nn.Module, kind: str) -> None:
+    """Write ``config.json`` (dataclass fields + kind) and ``model.safetensors``."""
+    folder = Path(folder)
+    tensors = {k: v.detach().cpu().contiguous() for k, v in module.state_dict().items()}
+    atomic_write(folder / "model.safetensors", lambda p: save_file(tensors, str(p)))
+    write_json(folder / "config.json", {"kind": kind, **dataclasses.asdict(config)})
+
+
+def read_config(folder: str | Path, cls: type[C], kind: str) -> C:
+    """Read a component's ``config.json`` into the dataclass ``cls``, checking its kind."""
+    path = Path(folder) / "config.json"
+    raw = read_json(path)
+    if not isinstance(raw, dict) or raw.pop("kind", None) != kind:
+        raise UserError(f"{path}: not a {kind} model config")
+    names = {f.name for f in dataclasses.fields(cls)}
+    unknown = sorted(set(raw) - names)
+    if unknown:
+        raise UserError(f"{path}: unknown config fields {unknown}")
+    return cls(**raw)
+
+
+def load_weights(module: nn.Module, path: str | Path, prefix: str = "") -> None:
+    """Load safetensors weights into ``module``, refusing missing keys or other shapes."""
+    path = Path(path)
+    if not path.is_file():
+        raise UserError(f"{path}: file not found")
+    try:
+        tensors = load_file(str(path))
+    except (SafetensorError, OSError, ValueError) as e:
+        raise UserError(f"{path}: not a readable safetensors file ({e})") from None
+    if prefix:
+        tensors = {k[len(prefix) :]: v for k, v in tensors.items() if k.startswith(prefix)}
+    own = module.state_dict()
+    missing = sorted(set(own) - set(tensors))
+    if missing:
+        raise UserError(f"{path}: weights missing for {missing[:3]} (another architecture?)")
+    for k, v in own.items():
+        if tensors[k].shape != v.shape:
+            raise UserError(
+                f"{path}: weight {prefix}{k} has shape {tuple(tensors[k].shape)}, the model "
+                f"expects {tuple(v.shape)} (weights of another configuration)"
+            )
+    module.load_state_dict({k: tensors[k] for k in own})
+
+
+def save_checkpoint(
+    path: str | Path,
+    modules: dict[str, nn.Module],
+    optimizers: dict[str, torch.optim.Optimizer],
+    rng: dict[str, torch.Tensor],
+    state: dict[str, Any],
+) -> None:
+    """Save a whole training state atomically into one safetensors file."""
+    tensors: dict[str, torch.Tensor] = {}
+    for name, m in modules.items():
+        for k, v in m.state_dict().items():
+            tensors[f"module.{name}.{k}"] = v.detach().cpu().contiguous()
+    opt_meta = {}
+    for name, opt in optimizers.items():
+        sd = opt.state_dict()
+        for pid, slots in sd["state"].items():
+            for k, v in slots.items():
+                tensors[f"optim.{name}.{pid}.{k}"] = torch.as_tensor(v).detach().cpu().clone()
+        opt_meta[name] = sd["param_groups"]
+    for name, t in rng.items():
+        tensors[f"rng.{name}"] = t.cpu().clone()
+    meta = {"state": json.dumps(state), "optimizers": json.dumps(opt_meta)}
+    atomic_write(path, lambda p: save_file(tensors, str(p), metadata=meta))
+
+
+def load_checkpoint(
+    path: str | Path,
+    modules: dict[str, nn.Module],
+    optimizers: dict[str, torch.optim.Optimizer],
+) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
+    """Restore modules and optimisers in place; return (rng tensors, state dict)."""
+    path = Path(path)
+    for name, m in modules.items():
+        load_weights(m, path, prefix=f"module.{name}.")
+    tensors = load_file(str(path))
+    from safetensors import safe_open
+
+    with safe_open(str(path), "pt") as f:
+        meta = f.metadata() or {}
+    if "state" not in meta or "optimizers" not in meta:
+        raise UserError(f"{path}: not a SynthMed checkpoint (metadata missing)")
+    opt_meta = json.loads(meta["optimizers"])
+    for name, opt in optimizers.items():
+        state: dict[int, dict[str, torch.Tensor]] = {}
+        prefix = f"optim.{name}."
+        for key, v in tensors.items():
+            if key.startswith(prefix):
+                pid, slot = key[len(prefix) :].split(".", 1)
+                state.setdefault(int(pid), {})[slot] = v
+        opt.load_state_dict({"state": state, "param_groups": opt_meta[name]})
+    rng = {k[4:]: v for k, v in tensors.items() if k.startswith("rng.")}
+    return rng, json.loads(meta["state"])

@@ -1,0 +1,189 @@
+"""Command line: a thin layer over the Python API. User errors exit 2 with one line."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import warnings
+from pathlib import Path
+
+from synthmed import __version__
+from synthmed.errors import UserError
+
+EXIT_USER_ERROR = 2
+
+
+def _add_train_options(p: argparse.ArgumentParser) -> None:
+    from synthmed.training.options import TrainOptions
+
+    d = TrainOptions()
+    p.add_argument("--data", required=True, help="prepared dataset folder (synthmed prepare)")
+    p.add_argument("--out", required=True, help="run folder (options, stats, grids, weights)")
+    p.add_argument("--steps", type=int, help=f"total optimisation steps (default {d.steps})")
+    p.add_argument("--batch-size", type=int, help=f"images per step (default {d.batch_size})")
+    p.add_argument("--lr", type=float, help=f"Adam learning rate (default {d.lr})")
+    p.add_argument("--seed", type=int, help=f"random seed (default {d.seed})")
+    p.add_argument("--device", help="auto (default), cpu, cuda or cuda:N")
+    p.add_argument("--log-every", type=int, help=f"steps between stats lines ({d.log_every})")
+    p.add_argument("--grid-every", type=int, help=f"steps between sample grids ({d.grid_every})")
+    p.add_argument(
+        "--checkpoint-every", type=int, help=f"steps between checkpoints ({d.checkpoint_every})"
+    )
+    p.add_argument("--no-flip", action="store_true", help="no random horizontal flips")
+    p.add_argument("--resume", action="store_true", help="continue the run in --out")
+    p.add_argument("--ngf", type=int, help="generator width")
+    p.add_argument("--ndf", type=int, help="discriminator width")
+    p.add_argument("--upsample", choices=["transpose", "resize"], help="generator upsampling")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The ``synthmed`` argument parser (one sub-command per step of the pipeline)."""
+    from synthmed.data.sources import SOURCES
+
+    parser = argparse.ArgumentParser(
+        prog="synthmed",
+        description="Synthetic medical images from dual GANs: Stage I masks, Stage II images.",
+    )
+    parser.add_argument("--version", action="version", version=f"synthmed {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("prepare", help="decode a dataset once into a uint8 cache")
+    p.add_argument("kind", choices=SOURCES, help="dataset layout (phantom = embedded data)")
+    p.add_argument("path", nargs="?", help="dataset folder (not for phantom)")
+    p.add_argument("--res", type=int, default=256, help="working resolution (default 256)")
+    p.add_argument("--out", required=True, help="output folder")
+    p.add_argument("--split", default="training", help="DRIVE split under the root")
+    p.add_argument("--n", type=int, default=64, help="phantom: number of images")
+    p.add_argument("--seed", type=int, default=0, help="phantom: seed")
+
+    p = sub.add_parser("train", help="train one stage")
+    stages = p.add_subparsers(dest="stage", required=True)
+    g = stages.add_parser("geometry", help="Stage I: DCGAN generating masks")
+    _add_train_options(g)
+    g.add_argument("--z-dim", type=int, help="latent size")
+    t = stages.add_parser("texture", help="Stage II: pix2pix mask -> image")
+    _add_train_options(t)
+    t.add_argument("--l1-weight", type=float, default=100.0, help="lambda of the L1 term (100)")
+
+    p = sub.add_parser("generate", help="sample (mask, image) pairs into a dataset folder")
+    p.add_argument("--geometry", help="Stage I run folder")
+    p.add_argument("--texture", help="Stage II run folder")
+    p.add_argument("--pipeline", help="pipeline folder (instead of --geometry/--texture)")
+    p.add_argument("--n", type=int, default=100, help="number of pairs (default 100)")
+    p.add_argument("--out", required=True, help="new output folder")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--device", default="auto")
+    p.add_argument("--save-pipeline", help="also save both stages as one pipeline folder")
+
+    p = sub.add_parser("demo", help="everything on the embedded phantom data, in minutes")
+    p.add_argument("--out", default="synthmed-demo", help="demo folder (default synthmed-demo)")
+    p.add_argument("--device", default="auto")
+    p.add_argument("--quick", action="store_true", help="a few steps only (smoke test)")
+    return parser
+
+
+def _train(args: argparse.Namespace) -> None:
+    from synthmed.data.prepared import PreparedDataset
+    from synthmed.models.dcgan import GeometryConfig
+    from synthmed.models.pix2pix import TextureConfig
+    from synthmed.training.options import TrainOptions
+    from synthmed.training.run import check_run_folder, resumed_options
+
+    data = PreparedDataset.load(args.data)
+    out = Path(args.out)
+    check_run_folder(out, args.resume)
+    cli_train = {
+        "steps": args.steps,
+        "batch_size": args.batch_size,
+        "lr": args.lr,
+        "seed": args.seed,
+        "device": args.device,
+        "log_every": args.log_every,
+        "grid_every": args.grid_every,
+        "checkpoint_every": args.checkpoint_every,
+    }
+    cli_model = {"ngf": args.ngf, "ndf": args.ndf, "upsample": args.upsample}
+    if args.stage == "geometry":
+        cli_model["z_dim"] = args.z_dim
+    if args.resume:
+        # The run's own options win, except how long to go and where to run.
+        saved = resumed_options(out)
+        if saved.get("kind") != args.stage:
+            raise UserError(f"{out}/options.json: a {saved.get('kind')} run, not {args.stage}")
+        train = dict(saved["train"])
+        train.update({k: cli_train[k] for k in ("steps", "device") if cli_train[k] is not None})
+        model = saved["model"]
+    else:
+        train = {k: v for k, v in cli_train.items() if v is not None}
+        train["flip"] = not args.no_flip
+        model = {k: v for k, v in cli_model.items() if v is not None}
+    opts = TrainOptions(**train)
+    if opts.steps < 1 or opts.batch_size < 1:
+        raise UserError("--steps and --batch-size must be positive")
+    if args.stage == "geometry":
+        from synthmed.training.geometry import train_geometry
+
+        cfg = GeometryConfig(**{**model, "resolution": data.resolution})
+        folder = train_geometry(data, out, cfg, opts, resume=args.resume)
+    else:
+        from synthmed.training.texture import train_texture
+
+        model = {**model, "resolution": data.resolution, "out_channels": data.channels}
+        cfg = TextureConfig(**model)
+        if data.resolution % 2 ** cfg.levels():
+            raise UserError(f"{args.data}: resolution {data.resolution} too small for the U-Net")
+        folder = train_texture(data, out, cfg, opts, args.resume, args.l1_weight)
+    print(f"generator saved in {folder}")
+
+
+def _generate(args: argparse.Namespace) -> None:
+    from synthmed.generate import generate_dataset
+    from synthmed.pipeline import SynthMedPipeline
+
+    if args.pipeline:
+        pipe = SynthMedPipeline.load(args.pipeline, args.device)
+    elif args.geometry and args.texture:
+        pipe = SynthMedPipeline.from_folders(args.geometry, args.texture, args.device)
+    else:
+        raise UserError("generate: give --pipeline DIR, or both --geometry and --texture")
+    if args.save_pipeline:
+        pipe.save(args.save_pipeline)
+    out = generate_dataset(pipe, args.n, args.out, args.seed)
+    print(f"{args.n} pairs written to {out}")
+
+
+def run(args: argparse.Namespace) -> None:
+    """Dispatch a parsed command line to the Python API."""
+    if args.command == "prepare":
+        from synthmed.data.sources import prepare_source
+
+        data = prepare_source(args.kind, args.path, args.res, args.split, args.n, args.seed)
+        data.save(args.out)
+        print(f"{len(data)} pairs at {data.resolution}x{data.resolution} written to {args.out}")
+    elif args.command == "train":
+        _train(args)
+    elif args.command == "generate":
+        _generate(args)
+    elif args.command == "demo":
+        from synthmed.demo import run_demo
+
+        run_demo(Path(args.out), device=args.device, quick=args.quick)
+
+
+def _one_line_warning(message, category, filename, lineno, file=None, line=None) -> None:  # noqa: ANN001
+    print(f"synthmed: warning: {message}", file=sys.stderr)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the ``synthmed`` command; returns the exit code."""
+    args = build_parser().parse_args(argv)
+    warnings.showwarning = _one_line_warning
+    try:
+        run(args)
+    except UserError as e:
+        print(f"synthmed: error: {e}", file=sys.stderr)
+        return EXIT_USER_ERROR
+    except KeyboardInterrupt:
+        print("synthmed: interrupted (checkpoints saved so far are intact; use --resume)")
+        return 130
+    return 0

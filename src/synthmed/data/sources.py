@@ -1,0 +1,67 @@
+"""Build a prepared dataset from any supported source: a real layout or the phantom."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from synthmed.data.prepared import PreparedDataset, check_resolution, prepare_pairs, square_resize
+from synthmed.data.readers import find_chase, find_drive, find_paired_folder
+from synthmed.errors import UserError
+
+SOURCES = ("drive", "chase", "folder", "phantom")
+
+
+def prepare_source(
+    kind: str,
+    path: str | Path | None,
+    res: int,
+    split: str = "training",
+    n: int = 64,
+    seed: int = 0,
+) -> PreparedDataset:
+    """Decode a dataset once into a :class:`PreparedDataset` at resolution ``res``.
+
+    Args:
+        kind: "drive", "chase", "folder" (generic images/ + masks/ [+ fov/]) or "phantom".
+        path: dataset folder (ignored for the phantom).
+        res: working resolution.
+        split: DRIVE split ("training", "test"/"testing") when ``path`` is the DRIVE root.
+        n, seed: number of phantom triples and their seed.
+    """
+    check_resolution(res)
+    if kind == "phantom":
+        return phantom_dataset(n, res, seed)
+    if path is None:
+        raise UserError(f"prepare {kind}: a dataset folder is required")
+    if kind == "drive":
+        pairs = find_drive(path, split)
+    elif kind == "chase":
+        pairs = find_chase(path)
+    elif kind == "folder":
+        pairs = find_paired_folder(path)
+    else:
+        raise UserError(f"unknown dataset kind {kind!r} (use one of {', '.join(SOURCES)})")
+    # Fundus datasets without FOV masks (CHASE_DB1) take the photo's non-black disc.
+    return prepare_pairs(
+        pairs, res, f"{kind}:{Path(path).resolve()}", fov_from_photo=kind != "folder"
+    )
+
+
+def phantom_dataset(n: int, res: int, seed: int = 0) -> PreparedDataset:
+    """``n`` procedural fundus phantoms, put through the same crop/square/resize as real data."""
+    from synthmed.data.phantom import phantom_samples
+
+    if n < 1:
+        raise UserError(f"--n {n}: need at least one phantom")
+    images, masks, fovs, transforms = [], [], [], []
+    for s in phantom_samples(n, res, seed):
+        img, m, f, t = square_resize(s.image, s.vessels, s.fov, res)
+        images.append(img)
+        masks.append(m)
+        fovs.append(f)
+        transforms.append(t)
+    meta = {"source": f"phantom:n={n},seed={seed}", "transforms": transforms}
+    names = [f"phantom_{i:04d}" for i in range(n)]
+    return PreparedDataset(np.stack(images), np.stack(masks), np.stack(fovs), names, meta)

@@ -1,0 +1,120 @@
+"""Stage I: a DCGAN that generates vessel masks from noise (Radford et al. 2016; paper Sec. 3.1).
+
+The generator maps z to a 4x4 feature map, then doubles the resolution with
+(transposed or resize-then-convolve) convolutions + batch norm + ReLU until the working
+resolution, ending in tanh. The discriminator halves the resolution with strided
+convolutions + batch norm + LeakyReLU down to 4x4 and outputs one logit per image.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+
+@dataclass
+class GeometryConfig:
+    """Architecture of Stage I. Saved as ``config.json`` beside the weights."""
+
+    resolution: int = 64  # output side in pixels, power of two >= 8
+    z_dim: int = 128  # latent size
+    ngf: int = 32  # generator channels at full resolution (doubling per halving)
+    ndf: int = 32  # discriminator channels at full resolution
+    max_channels: int = 512  # cap on channels at low resolutions
+    upsample: str = "transpose"  # "transpose" (paper) or "resize" (no checkerboard)
+
+    def channels_at(self, base: int, side: int) -> int:
+        """Channel count at feature-map side ``side``: doubles each time the side halves."""
+        return min(self.max_channels, base * self.resolution // side)
+
+
+def _levels(resolution: int) -> int:
+    n = int(math.log2(resolution))
+    if 2**n != resolution or resolution < 8:
+        raise ValueError(f"resolution must be a power of two >= 8, got {resolution}")
+    return n - 2  # number of doublings from 4x4
+
+
+def _up(cin: int, cout: int, mode: str) -> nn.Module:
+    if mode == "transpose":
+        return nn.ConvTranspose2d(cin, cout, 4, 2, 1, bias=False)
+    if mode == "resize":
+        return nn.Sequential(
+            nn.Upsample(scale_factor=2, mode="nearest"), nn.Conv2d(cin, cout, 3, 1, 1, bias=False)
+        )
+    raise ValueError(f"upsample must be 'transpose' or 'resize', got {mode!r}")
+
+
+def _batch_norm(channels: int) -> nn.BatchNorm2d:
+    # Batch statistics at train *and* sample time: running averages of a GAN generator
+    # lag behind its weights, and eval-mode DCGAN samples are often garbage.
+    return nn.BatchNorm2d(channels, track_running_stats=False)
+
+
+class MaskGenerator(nn.Module):
+    """z (N, z_dim) -> mask logits in [-1, 1], shape (N, 1, R, R)."""
+
+    def __init__(self, cfg: GeometryConfig):
+        super().__init__()
+        self.cfg = cfg
+        c4 = cfg.channels_at(cfg.ngf, 4)
+        layers: list[nn.Module] = [
+            nn.ConvTranspose2d(cfg.z_dim, c4, 4, 1, 0, bias=False),
+            _batch_norm(c4),
+            nn.ReLU(True),
+        ]
+        side = 4
+        for i in range(_levels(cfg.resolution)):
+            last = i == _levels(cfg.resolution) - 1
+            cin, side = cfg.channels_at(cfg.ngf, side), side * 2
+            cout = 1 if last else cfg.channels_at(cfg.ngf, side)
+            layers.append(_up(cin, cout, cfg.upsample))
+            layers += [nn.Tanh()] if last else [_batch_norm(cout), nn.ReLU(True)]
+        self.net = nn.Sequential(*layers)
+        self.apply(dcgan_init)
+        # Field-of-view template learned from the training masks: generated vessels are
+        # cut to it, since vessels outside the camera's field of view cannot exist.
+        self.register_buffer("fov", torch.ones(1, 1, cfg.resolution, cfg.resolution))
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        return self.net(z[:, :, None, None])
+
+    def binary_masks(self, z: torch.Tensor) -> torch.Tensor:
+        """Binarised masks limited to the field of view: (N, 1, R, R) bool."""
+        return (self(z) > 0) & (self.fov > 0.5)
+
+
+class MaskDiscriminator(nn.Module):
+    """Mask (N, 1, R, R) in [-1, 1] -> one real/fake logit per image, shape (N,)."""
+
+    def __init__(self, cfg: GeometryConfig):
+        super().__init__()
+        layers: list[nn.Module] = []
+        side, cin = cfg.resolution, 1
+        for i in range(_levels(cfg.resolution)):
+            cout = cfg.channels_at(cfg.ndf, side)
+            layers.append(nn.Conv2d(cin, cout, 4, 2, 1, bias=i == 0))
+            if i > 0:  # DCGAN: no batch norm on the discriminator's input layer
+                layers.append(nn.BatchNorm2d(cout))
+            layers.append(nn.LeakyReLU(0.2, True))
+            side, cin = side // 2, cout
+        layers.append(nn.Conv2d(cin, 1, 4, 1, 0))
+        self.net = nn.Sequential(*layers)
+        self.apply(dcgan_init)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net(x).flatten()
+
+
+def dcgan_init(m: nn.Module) -> None:
+    """DCGAN initialisation: conv weights ~ N(0, 0.02), norm scales ~ N(1, 0.02)."""
+    if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d)):
+        nn.init.normal_(m.weight, 0.0, 0.02)
+        if m.bias is not None:
+            nn.init.zeros_(m.bias)
+    elif isinstance(m, (nn.BatchNorm2d, nn.InstanceNorm2d)) and m.weight is not None:
+        nn.init.normal_(m.weight, 1.0, 0.02)
+        nn.init.zeros_(m.bias)

@@ -1,0 +1,104 @@
+"""Stage II: pix2pix (Isola et al. 2017; paper Sec. 3.2) turning a mask into an image.
+
+Generator: a U-Net whose encoder halves the resolution with 4x4 stride-2 convolutions
+(LeakyReLU 0.2) and whose decoder doubles it back (ReLU), with skip connections between
+mirrored levels and dropout in the three innermost decoder levels as the noise source.
+Discriminator: the 70x70 PatchGAN, taken from MONAI, seeing the pair cat(mask, image).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+from monai.networks.nets import PatchDiscriminator
+from torch import nn
+
+from synthmed.models.dcgan import _up, dcgan_init
+
+
+@dataclass
+class TextureConfig:
+    """Architecture of Stage II. Saved as ``config.json`` beside the weights."""
+
+    resolution: int = 256  # training side; the generator is fully convolutional
+    in_channels: int = 2  # condition channels: vessel mask + field of view
+    out_channels: int = 3  # image channels (3 for RGB, 1 for grayscale domains)
+    ngf: int = 64  # generator channels at the first level (pix2pix: 64)
+    ndf: int = 64  # discriminator channels at the first level (pix2pix: 64)
+    max_channels: int = 512  # channel cap (pix2pix: 8 * 64)
+    depth: int = 0  # U-Net levels; 0 = down to 1x1 but at most 8 (pix2pix's U-Net-256)
+    dropout: float = 0.5  # decoder dropout in the three innermost levels
+    upsample: str = "transpose"  # "transpose" (paper) or "resize" (no checkerboard)
+    d_layers: int = 3  # PatchGAN strided layers; 3 gives the 70x70 receptive field
+
+    def levels(self) -> int:
+        """Number of U-Net levels for this resolution."""
+        return self.depth or min(8, int(math.log2(self.resolution)))
+
+
+class _Level(nn.Module):
+    """One U-Net level: down, the inner levels, up, concatenated with its input (skip)."""
+
+    def __init__(self, cfg: TextureConfig, i: int, inner: nn.Module | None, cin: int):
+        super().__init__()
+        outermost, innermost = i == 0, inner is None
+        c = min(cfg.max_channels, cfg.ngf * 2**i)
+        c_inner_out = c if innermost else 2 * c  # the inner level returns cat(skip, up)
+        down: list[nn.Module] = [] if outermost else [nn.LeakyReLU(0.2, True)]
+        down.append(nn.Conv2d(cin, c, 4, 2, 1))
+        if not (outermost or innermost):  # pix2pix: no norm at the ends of the encoder
+            down.append(nn.InstanceNorm2d(c, affine=True))
+        cout = cfg.out_channels if outermost else cin
+        up: list[nn.Module] = [nn.ReLU(True), _up(c_inner_out, cout, cfg.upsample)]
+        if outermost:
+            up.append(nn.Tanh())
+        else:
+            up.append(nn.InstanceNorm2d(cout, affine=True))
+            if cfg.dropout > 0 and i >= cfg.levels() - 4 and not innermost:
+                up.append(nn.Dropout(cfg.dropout))
+        self.outermost = outermost
+        self.down, self.inner, self.up = nn.Sequential(*down), inner, nn.Sequential(*up)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y = self.down(x)
+        if self.inner is not None:
+            y = self.inner(y)
+        y = self.up(y)
+        return y if self.outermost else torch.cat([x, y], 1)
+
+
+class UNetGenerator(nn.Module):
+    """Condition (N, in_channels, H, W) in [-1, 1] -> image (N, out_channels, H, W) in [-1, 1].
+
+    H and W must be multiples of 2**levels.
+    """
+
+    def __init__(self, cfg: TextureConfig):
+        super().__init__()
+        self.cfg = cfg
+        n = cfg.levels()
+        block: nn.Module | None = None
+        for i in reversed(range(n)):
+            cin = cfg.in_channels if i == 0 else min(cfg.max_channels, cfg.ngf * 2 ** (i - 1))
+            block = _Level(cfg, i, block, cin)
+        self.net = block
+        self.apply(dcgan_init)
+
+    def forward(self, mask: torch.Tensor) -> torch.Tensor:
+        return self.net(mask)
+
+
+def patch_discriminator(cfg: TextureConfig) -> PatchDiscriminator:
+    """The 70x70 PatchGAN over cat(mask, image); returns MONAI's list, logits last."""
+    d = PatchDiscriminator(
+        spatial_dims=2,
+        channels=cfg.ndf,
+        in_channels=cfg.in_channels + cfg.out_channels,
+        out_channels=1,
+        num_layers_d=cfg.d_layers,
+        norm="INSTANCE",  # batch-size independent; SyncBatchNorm is GPU-only
+    )
+    d.apply(dcgan_init)
+    return d

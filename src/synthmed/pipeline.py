@@ -1,0 +1,124 @@
+"""The two-stage generator as one object: Stage I masks, then Stage II images.
+
+A pipeline folder (after diffusers' convention) holds ``pipeline.json`` and one sub-folder
+per stage, ``geometry/`` and ``texture/``, each with ``config.json`` + ``model.safetensors``.
+Loading never unpickles anything.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from synthmed import __version__
+from synthmed.checkpoints import load_weights, read_config, save_component
+from synthmed.device import pick_device
+from synthmed.errors import UserError
+from synthmed.files import read_json, sha256_file, write_json
+from synthmed.models.dcgan import GeometryConfig, MaskGenerator
+from synthmed.models.pix2pix import TextureConfig, UNetGenerator
+from synthmed.training.texture import condition
+
+# Stage I's batch norm uses batch statistics, so a mask depends on the other masks of its
+# batch: sampling always runs in chunks of this size, making output a function of the seed.
+CHUNK = 16
+
+
+@dataclass
+class Samples:
+    """Generated pairs as arrays ready to save: masks/fov (N, R, R) bool, images (N, R, R, C)."""
+
+    masks: np.ndarray
+    fov: np.ndarray
+    images: np.ndarray
+
+
+def component_folder(path: str | Path) -> Path:
+    """Accept a training run folder (with ``generator/``) or a component folder itself."""
+    path = Path(path)
+    if not path.exists():
+        raise UserError(f"{path}: folder not found")
+    if (path / "generator").is_dir():
+        return path / "generator"
+    return path
+
+
+class SynthMedPipeline:
+    """Stage I (DCGAN masks) followed by Stage II (pix2pix images)."""
+
+    def __init__(self, geometry: MaskGenerator, texture: UNetGenerator, device: str = "auto"):
+        g, t = geometry.cfg, texture.cfg
+        if t.in_channels != 2:
+            raise UserError(f"texture model expects {t.in_channels} condition channels, not 2")
+        if g.resolution % 2 ** t.levels():
+            raise UserError(
+                f"Stage I resolution {g.resolution} does not fit Stage II's U-Net of "
+                f"{t.levels()} levels (needs a multiple of {2 ** t.levels()})"
+            )
+        self.device = pick_device(device)
+        self.geometry = geometry.to(self.device).eval()
+        self.texture = texture.to(self.device).eval()
+        self.sources: dict[str, Path] = {}
+
+    @property
+    def resolution(self) -> int:
+        return self.geometry.cfg.resolution
+
+    @classmethod
+    def from_folders(
+        cls, geometry: str | Path, texture: str | Path, device: str = "auto"
+    ) -> SynthMedPipeline:
+        """Build from two run folders (or component folders) of ``synthmed train``."""
+        g_dir, t_dir = component_folder(geometry), component_folder(texture)
+        g = MaskGenerator(read_config(g_dir, GeometryConfig, "geometry"))
+        load_weights(g, g_dir / "model.safetensors")
+        t = UNetGenerator(read_config(t_dir, TextureConfig, "texture"))
+        load_weights(t, t_dir / "model.safetensors")
+        pipe = cls(g, t, device)
+        pipe.sources = {"geometry": g_dir, "texture": t_dir}
+        return pipe
+
+    @classmethod
+    def load(cls, folder: str | Path, device: str = "auto") -> SynthMedPipeline:
+        """Load a folder written by :meth:`save`."""
+        folder = Path(folder)
+        read_json(folder / "pipeline.json")  # fails clearly when this is not a pipeline
+        return cls.from_folders(folder / "geometry", folder / "texture", device)
+
+    def save(self, folder: str | Path) -> None:
+        """Write ``geometry/``, ``texture/`` and ``pipeline.json`` (each file atomically)."""
+        folder = Path(folder)
+        save_component(folder / "geometry", self.geometry.cfg, self.geometry, "geometry")
+        save_component(folder / "texture", self.texture.cfg, self.texture, "texture")
+        write_json(folder / "pipeline.json", {"version": __version__, "stages": self.describe()})
+        self.sources = {"geometry": folder / "geometry", "texture": folder / "texture"}
+
+    def describe(self) -> dict[str, dict]:
+        """Config and weight hash of each stage (for manifests and dataset cards)."""
+        out = {}
+        for name, net in (("geometry", self.geometry), ("texture", self.texture)):
+            entry: dict = {"config": dict(vars(net.cfg))}
+            if name in self.sources:
+                entry["sha256"] = sha256_file(self.sources[name] / "model.safetensors")
+            out[name] = entry
+        return out
+
+    @torch.inference_mode()
+    def sample(self, n: int, seed: int = 0) -> Samples:
+        """Generate ``n`` (mask, image) pairs; the same seed gives the same pairs."""
+        gen = torch.Generator().manual_seed(seed)
+        masks, fovs, images = [], [], []
+        for start in range(0, n, CHUNK):
+            z = torch.randn(CHUNK, self.geometry.cfg.z_dim, generator=gen).to(self.device)
+            m = self.geometry.binary_masks(z)
+            fov = (self.geometry.fov > 0.5).expand_as(m)
+            img = self.texture(condition(m, fov))
+            img = ((img + 1) * 127.5).round().clamp(0, 255).to(torch.uint8) * fov
+            keep = min(CHUNK, n - start)
+            masks.append(m[:keep, 0].cpu().numpy())
+            fovs.append(fov[:keep, 0].cpu().numpy())
+            images.append(img[:keep].permute(0, 2, 3, 1).cpu().numpy())
+        return Samples(np.concatenate(masks), np.concatenate(fovs), np.concatenate(images))

@@ -1,0 +1,21 @@
+"""Options common to every training run (the loop, not the networks)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass
+class TrainOptions:
+    """How long and how to train; the networks' shapes live in their own configs."""
+
+    steps: int = 2000  # optimisation steps (each sees batch_size images)
+    batch_size: int = 8  # images per step
+    lr: float = 2e-4  # Adam learning rate (DCGAN and pix2pix)
+    beta1: float = 0.5  # Adam beta1 (DCGAN and pix2pix)
+    seed: int = 0  # seeds initialisation, batches, noise and dropout
+    device: str = "auto"  # auto | cpu | cuda | cuda:N
+    log_every: int = 10  # steps between lines of stats.jsonl
+    grid_every: int = 200  # steps between sample grids (grids/fakesNNNNNN.png)
+    checkpoint_every: int = 200  # steps between checkpoints (and at the end)
+    flip: bool = True  # random horizontal flips of real pairs (left/right eyes are mirrors)

@@ -1,0 +1,154 @@
+"""The run driver shared by both stages: resume, progress, stats, grids, checkpoints.
+
+A run folder (after stylegan2-ada's convention) holds ``options.json``, ``stats.jsonl``
+(one JSON object per logged step), ``reals.png``, ``grids/fakesNNNNNN.png``,
+``checkpoint.safetensors`` (everything needed to resume exactly) and ``generator/``
+(the trained generator as ``config.json`` + ``model.safetensors``, what ``generate`` loads).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+from tqdm import tqdm
+
+from synthmed import __version__
+from synthmed.checkpoints import load_checkpoint, save_checkpoint, save_component
+from synthmed.errors import UserError
+from synthmed.files import atomic_write, read_json, write_json
+from synthmed.grids import save_png
+from synthmed.training.options import TrainOptions
+
+CHECKPOINT = "checkpoint.safetensors"
+
+
+@dataclass
+class Stage:
+    """What differs between the stages; everything else is in :func:`run_training`."""
+
+    kind: str  # "geometry" or "texture": names the generator's config kind
+    config: Any  # the networks' config dataclass
+    modules: dict[str, nn.Module]  # must contain "G" (saved as the generator) and "D"
+    optimizers: dict[str, torch.optim.Optimizer]
+    train_step: Callable[[torch.Generator], dict[str, float]]  # one step -> losses
+    fakes_sheet: Callable[[], np.ndarray]  # grid of samples from fixed inputs
+    reals_sheet: np.ndarray  # grid of training examples, saved once
+
+
+def check_run_folder(out: Path, resume: bool) -> None:
+    """Refuse to overwrite a run by accident, or to resume a run that never saved."""
+    has_ckpt = (out / CHECKPOINT).is_file()
+    if resume and not has_ckpt:
+        raise UserError(f"{out / CHECKPOINT}: no checkpoint to resume from")
+    if not resume and has_ckpt:
+        raise UserError(f"{out}: already holds a run; pass --resume or choose another --out")
+
+
+def resumed_options(out: Path) -> dict[str, Any]:
+    """The options a run was started with (to rebuild the same networks on --resume)."""
+    return read_json(out / "options.json")
+
+
+def run_training(
+    stage: Stage, opts: TrainOptions, out: Path, resume: bool, extra: dict[str, Any]
+) -> Path:
+    """Train ``stage`` until ``opts.steps``, resuming from ``out`` when asked.
+
+    Args:
+        stage: networks, optimisers and the step function of one stage.
+        opts: loop options; ``opts.steps`` is the total, also when resuming.
+        out: run folder.
+        resume: continue from ``out/checkpoint.safetensors`` exactly where it stopped.
+        extra: recorded in ``options.json`` (data source, resolution, ...).
+    Returns:
+        The folder of the trained generator (``out/generator``).
+    """
+    out.mkdir(parents=True, exist_ok=True)
+    check_run_folder(out, resume)
+    data_rng = torch.Generator().manual_seed(opts.seed + 1)
+    start = 0
+    if resume:
+        rng, state = load_checkpoint(out / CHECKPOINT, stage.modules, stage.optimizers)
+        torch.set_rng_state(rng["torch"])
+        data_rng.set_state(rng["data"])
+        if "cuda" in rng and torch.cuda.is_available():
+            torch.cuda.set_rng_state(rng["cuda"])
+        start = int(state["step"])
+        _truncate_stats(out / "stats.jsonl", start)
+    else:
+        write_json(
+            out / "options.json",
+            {
+                "kind": stage.kind,
+                "version": __version__,
+                "train": dataclasses.asdict(opts),
+                "model": dataclasses.asdict(stage.config),
+                **extra,
+            },
+        )
+        save_png(stage.reals_sheet, out / "reals.png")
+    if start >= opts.steps:
+        print(f"{out}: already trained for {start} steps (--steps {opts.steps}); nothing to do")
+        return out / "generator"
+
+    def checkpoint(step: int) -> None:
+        rng = {"torch": torch.get_rng_state(), "data": data_rng.get_state()}
+        if torch.cuda.is_available():
+            rng["cuda"] = torch.cuda.get_rng_state()
+        save_checkpoint(out / CHECKPOINT, stage.modules, stage.optimizers, rng, {"step": step})
+        save_component(out / "generator", stage.config, stage.modules["G"], stage.kind)
+
+    bar = tqdm(
+        total=opts.steps * opts.batch_size,
+        initial=start * opts.batch_size,
+        unit="img",
+        desc=f"train {stage.kind}",
+        dynamic_ncols=True,
+    )
+    t_last, step_last = time.perf_counter(), start
+    with bar, open(out / "stats.jsonl", "a") as stats:
+        for step in range(start + 1, opts.steps + 1):
+            losses = stage.train_step(data_rng)
+            bar.update(opts.batch_size)
+            if step % opts.log_every == 0 or step == opts.steps:
+                now = time.perf_counter()
+                ips = (step - step_last) * opts.batch_size / max(now - t_last, 1e-9)
+                t_last, step_last = now, step
+                bar.set_postfix({k: f"{v:.3f}" for k, v in losses.items()})
+                row = {"step": step, "images": step * opts.batch_size, "images_per_s": ips}
+                stats.write(json.dumps(row | losses) + "\n")
+                stats.flush()
+            if step % opts.grid_every == 0 or step == opts.steps:
+                save_png(stage.fakes_sheet(), out / "grids" / f"fakes{step:06d}.png")
+            if step % opts.checkpoint_every == 0 or step == opts.steps:
+                checkpoint(step)
+    return out / "generator"
+
+
+def _truncate_stats(path: Path, step: int) -> None:
+    """Drop stats a killed run logged after its last checkpoint (they will be redone)."""
+    if not path.is_file():
+        return
+    keep = [ln for ln in path.read_text().splitlines() if ln and json.loads(ln)["step"] <= step]
+    text = "".join(ln + "\n" for ln in keep)
+    atomic_write(path, lambda p: p.write_text(text))
+
+
+def adam(module: nn.Module, opts: TrainOptions) -> torch.optim.Adam:
+    """Adam with the DCGAN / pix2pix hyper-parameters (lr 2e-4, beta1 0.5)."""
+    return torch.optim.Adam(module.parameters(), lr=opts.lr, betas=(opts.beta1, 0.999))
+
+
+def random_flip(x: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
+    """Flip each item of a batch horizontally with probability 1/2 (batched, on tensors)."""
+    flip = torch.rand(x.shape[0], generator=gen) < 0.5
+    return torch.where(flip.to(x.device)[:, None, None, None], x.flip(-1), x)

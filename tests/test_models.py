@@ -1,0 +1,72 @@
+"""Shape and determinism tests for both stages' networks (CPU, tiny widths)."""
+
+import pytest
+import torch
+
+from synthmed.models.dcgan import GeometryConfig, MaskDiscriminator, MaskGenerator
+from synthmed.models.pix2pix import TextureConfig, UNetGenerator, patch_discriminator
+
+
+@pytest.mark.parametrize("res", [32, 64, 128, 256])
+@pytest.mark.parametrize("upsample", ["transpose", "resize"])
+def test_dcgan_shapes(res: int, upsample: str) -> None:
+    cfg = GeometryConfig(resolution=res, z_dim=16, ngf=4, ndf=4, upsample=upsample)
+    g, d = MaskGenerator(cfg), MaskDiscriminator(cfg)
+    x = g(torch.randn(3, 16))
+    assert x.shape == (3, 1, res, res)
+    assert x.min() >= -1 and x.max() <= 1  # tanh output
+    assert d(x).shape == (3,)
+    masks = g.binary_masks(torch.randn(2, 16))
+    assert masks.dtype == torch.bool and masks.shape == (2, 1, res, res)
+
+
+def test_dcgan_masks_limited_to_fov() -> None:
+    cfg = GeometryConfig(resolution=32, z_dim=8, ngf=4, ndf=4)
+    g = MaskGenerator(cfg)
+    g.fov.zero_()
+    g.fov[..., 8:24, 8:24] = 1
+    m = g.binary_masks(torch.randn(4, 8))
+    assert not m[..., :8, :].any() and not m[..., 24:, :].any()
+
+
+@pytest.mark.parametrize("res", [32, 64, 128, 256])
+@pytest.mark.parametrize("upsample", ["transpose", "resize"])
+def test_pix2pix_shapes(res: int, upsample: str) -> None:
+    cfg = TextureConfig(resolution=res, ngf=4, ndf=4, max_channels=16, upsample=upsample)
+    g, d = UNetGenerator(cfg), patch_discriminator(cfg)
+    cond = torch.randn(2, cfg.in_channels, res, res)
+    y = g(cond)
+    assert y.shape == (2, 3, res, res)
+    logits = d(torch.cat([cond, y], 1))[-1]
+    # 70x70 PatchGAN: 3 stride-2 layers then two stride-1 4x4 convolutions (padding 1)
+    side = res // 8 - 2
+    assert logits.shape == (2, 1, side, side)
+
+
+def test_pix2pix_paper_sizes() -> None:
+    """The paper configuration at 256 is pix2pix's U-Net-256: 8 levels, 54.4 M parameters."""
+    cfg = TextureConfig(resolution=256, in_channels=1)
+    assert cfg.levels() == 8
+    n = sum(p.numel() for p in UNetGenerator(cfg).parameters())
+    assert abs(n - 54.41e6) < 0.01e6
+
+
+def test_pix2pix_grayscale_and_fully_convolutional() -> None:
+    cfg = TextureConfig(resolution=64, out_channels=1, ngf=4, ndf=4, max_channels=16)
+    g = UNetGenerator(cfg).eval()
+    assert g(torch.zeros(1, 2, 128, 128)).shape == (1, 1, 128, 128)  # larger than trained
+
+
+def test_same_seed_same_networks() -> None:
+    cfg = GeometryConfig(resolution=32, z_dim=8, ngf=4, ndf=4)
+    outs = []
+    for _ in range(2):
+        torch.manual_seed(3)
+        g = MaskGenerator(cfg)
+        outs.append(g(torch.randn(4, 8, generator=torch.Generator().manual_seed(1))))
+    assert torch.equal(outs[0], outs[1])
+
+
+def test_bad_resolution_is_refused() -> None:
+    with pytest.raises(ValueError, match="power of two"):
+        MaskGenerator(GeometryConfig(resolution=48))

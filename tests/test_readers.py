@@ -1,0 +1,412 @@
+"""The readers on small files written in the real layouts (DRIVE, CHASE_DB1, generic folder).
+
+Every image here is tiny and non-square (40 wide x 44 high, like DRIVE's 565x584), written
+with Pillow in the formats the datasets ship: RGB TIFF + mode-L GIF masks (DRIVE), JPEG +
+PNG (CHASE_DB1), PNG / JPEG / 16-bit TIFF (generic folder).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from synthmed.cli import main
+from synthmed.data.images import read_image, read_mask
+from synthmed.data.prepared import PreparedDataset, prepare_pairs
+from synthmed.data.readers import PairPaths, find_chase, find_drive, find_paired_folder
+from synthmed.data.sources import prepare_source
+
+H, W = 44, 40  # native size: height x width, non-square
+RES = 32
+
+
+# ----------------------------------------------------------------------------- helpers
+
+
+def _save(path: Path, array: np.ndarray, **kw) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    Image.fromarray(array).save(path, **kw)
+    return path
+
+
+def _disc(cy: float, cx: float, r: float, h: int = H, w: int = W) -> np.ndarray:
+    yy, xx = np.mgrid[:h, :w]
+    return (yy - cy) ** 2 + (xx - cx) ** 2 <= r**2
+
+
+def _fundus(seed: int, fov: np.ndarray) -> np.ndarray:
+    """An RGB photo: bright noisy disc on a black surround (like a fundus photograph)."""
+    rng = np.random.default_rng(seed)
+    img = rng.integers(80, 255, (*fov.shape, 3), dtype=np.uint8)
+    return img * fov[..., None].astype(np.uint8)
+
+
+def _vessels(fov: np.ndarray) -> np.ndarray:
+    """A 0/255 mask with a horizontal and a vertical 'vessel' crossing the whole image."""
+    m = np.zeros(fov.shape, np.uint8)
+    m[fov.shape[0] // 2 - 1 : fov.shape[0] // 2 + 2, :] = 255
+    m[:, fov.shape[1] // 3 : fov.shape[1] // 3 + 2] = 255
+    return m
+
+
+FOV = _disc(H / 2, W / 2, 18)
+
+
+def _drive_split(split_dir: Path, numbers: list[int], kind: str) -> None:
+    for i, n in enumerate(numbers):
+        _save(split_dir / "images" / f"{n:02d}_{kind}.tif", _fundus(i, FOV))
+        _save(split_dir / "1st_manual" / f"{n:02d}_manual1.gif", _vessels(FOV))
+        _save(split_dir / "mask" / f"{n:02d}_{kind}_mask.gif", FOV.astype(np.uint8) * 255)
+
+
+def make_drive(root: Path, test_folder: str = "test") -> Path:
+    """DRIVE's official layout: training/ (21, 22) and test/ or testing/ (01)."""
+    _drive_split(root / "training", [21, 22], "training")
+    _drive_split(root / test_folder, [1], "test")
+    return root
+
+
+def make_chase(root: Path, n: int = 2) -> Path:
+    for i in range(n):
+        stem = f"Image_{i + 1:02d}{'LR'[i % 2]}"
+        _save(root / f"{stem}.jpg", _fundus(i, FOV), quality=95)
+        _save(root / f"{stem}_1stHO.png", _vessels(FOV))
+        _save(root / f"{stem}_2ndHO.png", _vessels(FOV))  # second observer: ignored
+    return root
+
+
+def _check_prepared(data: PreparedDataset, n: int, channels: int) -> None:
+    assert data.images.shape == (n, RES, RES, channels)
+    assert data.masks.shape == data.fov.shape == (n, RES, RES)
+    for a in (data.images, data.masks, data.fov):
+        assert a.dtype == np.uint8
+    assert set(np.unique(data.masks)) <= {0, 1}
+    assert set(np.unique(data.fov)) <= {0, 1}
+    assert not np.any(data.masks & (1 - data.fov)), "vessel pixels outside the field of view"
+    assert data.masks.any() and data.fov.any()
+    assert len(data) == n and data.resolution == RES and data.channels == channels
+
+
+# ----------------------------------------------------------------------------- DRIVE
+
+
+def test_drive_files_decode(tmp_path: Path) -> None:
+    """DRIVE's RGB .tif images and mode-L .gif masks decode to the right arrays."""
+    root = make_drive(tmp_path / "DRIVE")
+    img = read_image(root / "training/images/21_training.tif")
+    assert img.shape == (H, W, 3) and img.dtype == np.uint8
+    np.testing.assert_array_equal(img, _fundus(0, FOV))  # TIFF is lossless
+    mask = read_mask(root / "training/1st_manual/21_manual1.gif", (H, W))
+    np.testing.assert_array_equal(mask, _vessels(FOV) > 0)
+    fov = read_mask(root / "training/mask/21_training_mask.gif", (H, W))
+    np.testing.assert_array_equal(fov, FOV)
+
+
+def test_find_drive_from_root(tmp_path: Path) -> None:
+    root = make_drive(tmp_path / "DRIVE")
+    pairs = find_drive(root)
+    assert [p.name for p in pairs] == ["21_training", "22_training"]
+    t = root / "training"
+    assert pairs[0] == PairPaths(
+        "21_training",
+        t / "images/21_training.tif",
+        t / "1st_manual/21_manual1.gif",
+        t / "mask/21_training_mask.gif",
+    )
+
+
+@pytest.mark.parametrize("folder", ["test", "testing"])
+@pytest.mark.parametrize("split", ["test", "testing"])
+def test_find_drive_test_split(tmp_path: Path, folder: str, split: str) -> None:
+    """The test split is found under test/ or testing/, whichever name the user asks for."""
+    root = make_drive(tmp_path / "DRIVE", test_folder=folder)
+    pairs = find_drive(root, split)
+    s = root / folder
+    assert pairs == [
+        PairPaths(
+            "01_test", s / "images/01_test.tif", s / "1st_manual/01_manual1.gif",
+            s / "mask/01_test_mask.gif",
+        )
+    ]  # fmt: skip
+
+
+@pytest.mark.parametrize("split", ["training", "test"])
+def test_find_drive_split_folder_itself(tmp_path: Path, split: str) -> None:
+    """Passing the split folder (holding images/) gives the same pairs as root + split."""
+    root = make_drive(tmp_path / "DRIVE")
+    assert find_drive(root / split) == find_drive(root, split)
+
+
+def test_find_drive_ignores_foreign_files(tmp_path: Path) -> None:
+    root = make_drive(tmp_path / "DRIVE")
+    _save(root / "training/images/21_training_thumb.png", np.zeros((4, 4, 3), np.uint8))
+    (root / "training/images/README.txt").write_text("not an image")
+    assert [p.name for p in find_drive(root)] == ["21_training", "22_training"]
+
+
+def test_prepare_drive(tmp_path: Path) -> None:
+    root = make_drive(tmp_path / "DRIVE")
+    data = prepare_source("drive", root, RES)
+    _check_prepared(data, 2, 3)
+    assert data.names == ["21_training", "22_training"]
+    test = prepare_source("drive", root, RES, split="test")
+    _check_prepared(test, 1, 3)
+    # The FOV disc is cropped to its bounding box: it touches all four sides of the square.
+    f = test.fov[0]
+    assert f[0].any() and f[-1].any() and f[:, 0].any() and f[:, -1].any()
+
+
+# ----------------------------------------------------------------------------- CHASE_DB1
+
+
+def test_find_chase(tmp_path: Path) -> None:
+    root = make_chase(tmp_path / "CHASEDB1")
+    pairs = find_chase(root)
+    assert [p.name for p in pairs] == ["Image_01L", "Image_02R"]
+    assert pairs[0].image == root / "Image_01L.jpg"
+    assert pairs[0].mask == root / "Image_01L_1stHO.png"
+    assert pairs[0].fov is None  # CHASE_DB1 ships no FOV masks
+
+
+def test_prepare_chase_fov_from_dark_surround(tmp_path: Path) -> None:
+    """Without FOV files the field of view is the photo's bright disc, cropped to fill R x R."""
+    off_centre = _disc(15, 14, 12)  # a disc in the upper-left part of the photo
+    root = tmp_path / "CHASEDB1"
+    _save(root / "Image_01L.jpg", _fundus(0, off_centre), quality=95)
+    _save(root / "Image_01L_1stHO.png", _vessels(FOV))  # vessels also outside the disc
+    data = prepare_source("chase", root, RES)
+    _check_prepared(data, 1, 3)
+    f = data.fov[0].astype(bool)
+    # The disc fills the square: touches every side, covers ~pi/4 of it, corners are out.
+    assert f[RES // 2].all() and f[:, RES // 2].all()
+    assert abs(f.mean() - off_centre.sum() / 25**2) < 0.03  # same disc fraction as native
+    assert not (f[0, 0] or f[0, -1] or f[-1, 0] or f[-1, -1])
+    t = data.meta["transforms"][0]
+    top, left, h, w = t["crop"]
+    assert (top, left, h, w) == (3, 2, 25, 25) and t["side"] == 25 and t["pad"] == [0, 0]
+    # The photo's corners (outside the disc) stay black, up to JPEG noise.
+    assert data.images[0, [0, 0, -1, -1], [0, -1, 0, -1]].max() < 20
+
+
+# ----------------------------------------------------------------------------- generic folder
+
+
+def _make_folder(root: Path, n: int = 3, gray: bool = False, ext: str = "png", fov: bool = False):
+    rng = np.random.default_rng(0)
+    for i in range(n):
+        stem = f"cell_{i}"
+        img = rng.integers(0, 255, (H, W) if gray else (H, W, 3), dtype=np.uint8)
+        _save(root / "images" / f"{stem}.{ext}", img)
+        _save(root / "masks" / f"{stem}.png", _vessels(FOV))
+        if fov:
+            _save(root / "fov" / f"{stem}.png", FOV.astype(np.uint8) * 255)
+    return root
+
+
+def test_find_paired_folder_matches_by_stem(tmp_path: Path) -> None:
+    root = tmp_path / "cells"
+    _save(root / "images/b.jpg", np.zeros((H, W, 3), np.uint8))
+    _save(root / "images/a.png", np.zeros((H, W, 3), np.uint8))
+    _save(root / "masks/a.gif", np.zeros((H, W), np.uint8))
+    _save(root / "masks/b.png", np.zeros((H, W), np.uint8))
+    _save(root / "masks/zz_extra.png", np.zeros((H, W), np.uint8))  # mask without image
+    pairs = find_paired_folder(root)
+    assert [(p.name, p.image.name, p.mask.name, p.fov) for p in pairs] == [
+        ("a", "a.png", "a.gif", None),
+        ("b", "b.jpg", "b.png", None),
+    ]
+    _save(root / "fov/a.png", np.zeros((H, W), np.uint8))
+    _save(root / "fov/b.tif", np.zeros((H, W), np.uint8))
+    assert [p.fov for p in find_paired_folder(root)] == [root / "fov/a.png", root / "fov/b.tif"]
+
+
+@pytest.mark.parametrize(
+    ("gray", "ext", "channels"),
+    [(False, "png", 3), (True, "png", 1), (False, "jpg", 3), (True, "jpg", 1)],
+)
+def test_prepare_folder_channels(tmp_path: Path, gray: bool, ext: str, channels: int) -> None:
+    """RGB images give 3 channels; a grayscale dataset stays single-channel."""
+    root = _make_folder(tmp_path / "ds", gray=gray, ext=ext)
+    data = prepare_source("folder", root, RES)
+    _check_prepared(data, 3, channels)
+    assert data.names == ["cell_0", "cell_1", "cell_2"]
+    # No fov/ folder: the whole image is the field of view (pad bands aside).
+    t = data.meta["transforms"][0]
+    assert t["crop"] == [0, 0, H, W] and t["side"] == H and t["pad"] == [0, (H - W) // 2]
+
+
+def test_prepare_folder_mixed_gray_and_rgb_is_rgb(tmp_path: Path) -> None:
+    root = _make_folder(tmp_path / "ds", n=2, gray=True)
+    _save(root / "images/cell_9.png", np.full((H, W, 3), 7, np.uint8))
+    _save(root / "masks/cell_9.png", _vessels(FOV))
+    data = prepare_source("folder", root, RES)
+    _check_prepared(data, 3, 3)
+
+
+def test_prepare_folder_with_fov(tmp_path: Path) -> None:
+    root = _make_folder(tmp_path / "ds", n=2, fov=True)
+    data = prepare_source("folder", root, RES)
+    _check_prepared(data, 2, 3)
+    rows, cols = np.flatnonzero(FOV.any(axis=1)), np.flatnonzero(FOV.any(axis=0))
+    side = int(rows[-1] - rows[0] + 1)
+    assert data.meta["transforms"][0]["crop"] == [int(rows[0]), int(cols[0]), side, side]
+    assert not data.fov[:, 0, 0].any()  # corners outside the disc
+
+
+def test_sixteen_bit_tiff(tmp_path: Path) -> None:
+    """16-bit grayscale TIFFs (microscopy) are read and rescaled to uint8."""
+    a = np.zeros((H, W), np.uint16)
+    a[:, : W // 2] = 1000
+    a[:, W // 2 :] = 4000
+    path = _save(tmp_path / "ds/images/x.tif", a)
+    assert Image.open(path).mode.startswith("I;16")
+    img = read_image(path, channels=1)
+    assert img.shape == (H, W, 1) and img.dtype == np.uint8
+    assert set(np.unique(img)) == {64, 255}  # 1000/4000*255 = 63.75 -> 64
+    _save(tmp_path / "ds/masks/x.png", _vessels(FOV))
+    data = prepare_source("folder", tmp_path / "ds", RES)
+    _check_prepared(data, 1, 1)
+    assert data.images.max() == 255
+
+
+# ----------------------------------------------------------------------------- crop + pad
+
+
+def _pairs_with_fov(tmp_path: Path, fov: np.ndarray, mask: np.ndarray | None = None):
+    img = _save(tmp_path / "img.png", _fundus(0, np.ones((H, W), bool)))
+    m = _save(tmp_path / "mask.png", _vessels(fov) if mask is None else mask)
+    f = _save(tmp_path / "fov.png", fov.astype(np.uint8) * 255)
+    return [PairPaths("x", img, m, f)]
+
+
+def test_off_centre_fov_disc_fills_the_square(tmp_path: Path) -> None:
+    fov = _disc(12, 12, 9)  # bounding box rows 3..21, cols 3..21
+    data = prepare_pairs(_pairs_with_fov(tmp_path, fov), RES, "test")
+    _check_prepared(data, 1, 3)
+    f = data.fov[0].astype(bool)
+    assert f[RES // 2].all() and f[:, RES // 2].all()  # spans the full width and height
+    assert abs(f.mean() - fov.sum() / 19**2) < 0.03  # same disc fraction as native
+    t = data.meta["transforms"][0]
+    assert t["native_size"] == [H, W]
+    assert t["crop"] == [3, 3, 19, 19] and t["pad"] == [0, 0] and t["side"] == 19
+    assert t["image"] == str(tmp_path / "img.png") and t["mask"] == str(tmp_path / "mask.png")
+
+
+def test_tall_fov_is_padded_to_square(tmp_path: Path) -> None:
+    """A 20-high, 10-wide FOV is centred in a 20x20 square: 5-pixel bands left and right."""
+    fov = np.zeros((H, W), bool)
+    fov[5:25, 10:20] = True
+    mask = np.full((H, W), 255, np.uint8)  # all vessel: the prepared mask must equal the FOV
+    mask[0, 0] = 0  # (two grey levels: see test_all_white_mask_is_all_true)
+    data = prepare_pairs(_pairs_with_fov(tmp_path, fov, mask), RES, "test")
+    t = data.meta["transforms"][0]
+    assert t["crop"] == [5, 10, 20, 10] and t["pad"] == [0, 5] and t["side"] == 20
+    expected = np.zeros((RES, RES), np.uint8)
+    expected[:, 8:24] = 1  # 5/20 and 15/20 of 32
+    np.testing.assert_array_equal(data.fov[0], expected)
+    np.testing.assert_array_equal(data.masks[0], expected)
+    assert not data.images[0][:, :7].any() and not data.images[0][:, 25:].any()  # black pad
+
+
+def test_mask_outside_fov_is_cut(tmp_path: Path) -> None:
+    fov = _disc(H / 2, W / 2, 10)
+    full = np.full((H, W), 255, np.uint8)
+    full[0, 0] = 0
+    data = prepare_pairs(_pairs_with_fov(tmp_path, fov, full), RES, "test")
+    np.testing.assert_array_equal(data.masks[0], data.fov[0])
+
+
+# ----------------------------------------------------------------------------- save / load
+
+
+def test_dataset_json_and_round_trip(tmp_path: Path) -> None:
+    root = make_drive(tmp_path / "DRIVE")
+    data = prepare_source("drive", root, RES)
+    out = data.save(tmp_path / "prepared")
+    meta = json.loads((out / "dataset.json").read_text())
+    assert meta["resolution"] == RES and meta["channels"] == 3 and meta["count"] == 2
+    assert meta["names"] == ["21_training", "22_training"]
+    assert meta["format_version"] == 1
+    assert meta["source"] == f"drive:{root.resolve()}"
+    assert len(meta["transforms"]) == 2
+    for t in meta["transforms"]:
+        assert {"native_size", "crop", "pad", "side", "image", "mask"} <= set(t)
+        assert t["native_size"] == [H, W]
+    loaded = PreparedDataset.load(out)
+    for name in ("images", "masks", "fov"):
+        a, b = getattr(data, name), getattr(loaded, name)
+        assert a.dtype == b.dtype and a.shape == b.shape and np.array_equal(a, b)
+    assert loaded.names == data.names
+    assert loaded.meta["transforms"] == data.meta["transforms"]
+    assert not list(out.glob(".*")), "temporary files left behind"
+
+
+def test_cli_prepare_folder(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    root = _make_folder(tmp_path / "cells", gray=True)
+    out = tmp_path / "prepared"
+    assert main(["prepare", "folder", str(root), "--res", str(RES), "--out", str(out)]) == 0
+    assert "3 pairs at 32x32" in capsys.readouterr().out
+    data = PreparedDataset.load(out)
+    _check_prepared(data, 3, 1)
+    assert sorted(p.name for p in out.iterdir()) == ["arrays.npz", "dataset.json"]
+
+
+# ----------------------------------------------------------------------------- masks
+
+
+def test_binary_mask_values_0_1_no_warning(tmp_path: Path) -> None:
+    m = (_vessels(FOV) > 0).astype(np.uint8)  # stored as 0/1 rather than 0/255
+    path = _save(tmp_path / "m.png", m)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        np.testing.assert_array_equal(read_mask(path, (H, W)), m > 0)
+
+
+def test_jpeg_mask_warns_and_thresholds(tmp_path: Path) -> None:
+    m = _vessels(FOV)
+    path = _save(tmp_path / "mask.jpg", m, quality=75)
+    assert len(np.unique(np.asarray(Image.open(path)))) > 2  # JPEG artefacts
+    with pytest.warns(UserWarning, match=re.escape(str(path))):
+        out = read_mask(path, (H, W))
+    assert out.dtype == bool
+    assert (out == (m > 0)).mean() > 0.97
+
+
+def test_three_grey_levels_warn_and_threshold_at_middle(tmp_path: Path) -> None:
+    m = np.zeros((H, W), np.uint8)
+    m[:, 10:20] = 100  # below the middle of 0..255
+    m[:, 20:30] = 255
+    path = _save(tmp_path / "mask.png", m)
+    with pytest.warns(UserWarning, match=rf"{re.escape(str(path))}.*3 grey levels"):
+        out = read_mask(path, (H, W))
+    np.testing.assert_array_equal(out, m == 255)
+
+
+def test_non_binary_mask_through_prepare(tmp_path: Path) -> None:
+    root = _make_folder(tmp_path / "ds", n=2)
+    (root / "masks/cell_1.png").unlink()
+    jpg = _save(root / "masks/cell_1.jpg", _vessels(FOV), quality=60)  # saved as JPEG
+    with pytest.warns(UserWarning, match=re.escape(str(jpg))):
+        data = prepare_source("folder", root, RES)
+    _check_prepared(data, 2, 3)
+
+
+def test_all_white_mask_is_all_true(tmp_path: Path) -> None:
+    path = _save(tmp_path / "fov.png", np.full((H, W), 255, np.uint8))
+    assert read_mask(path, (H, W), "field-of-view mask").all()
+
+
+def test_prepare_folder_with_whole_frame_fov(tmp_path: Path) -> None:
+    root = _make_folder(tmp_path / "ds", n=1)
+    _save(root / "fov/cell_0.png", np.full((H, W), 255, np.uint8))
+    data = prepare_source("folder", root, RES)
+    # The whole frame is the FOV; only the bands that pad it to a square lie outside.
+    assert (
+        data.fov[0][:, RES // 2].all() and abs(int(data.fov[0][RES // 2].sum()) - RES * W / H) <= 1
+    )
