@@ -108,4 +108,4 @@ def test_demo_quick(tmp_path: Path) -> None:
     assert proc.returncode == 0, proc.stderr
     assert (out / "grid.png").is_file()
     assert len(list((out / "synthetic/images").iterdir())) == 64
-    assert PreparedDataset.load(out / "data/phantom64").resolution == 64
+    assert PreparedDataset.load(out / "data/phantom32").resolution == 32

@@ -29,8 +29,8 @@ def data() -> PreparedDataset:
 
 
 def _train(stage: str, data: PreparedDataset, out: Path, opts: TrainOptions, resume: bool):
-    if stage == "geometry":
-        return train_geometry(data, out, GEO, opts, resume)
+    if stage == "geometry":  # noise schedule fixed, as a run records it in options.json
+        return train_geometry(data, out, GEO, opts, resume, noise_fade_steps=6)
     return train_texture(data, out, TEX, opts, resume)
 
 

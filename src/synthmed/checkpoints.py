@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import torch
-from safetensors import SafetensorError
+from safetensors import SafetensorError, safe_open
 from safetensors.torch import load_file, save_file
 from torch import nn
 
@@ -45,28 +45,42 @@ def read_config(folder: str | Path, cls: type[C], kind: str) -> C:
     return cls(**raw)
 
 
-def load_weights(module: nn.Module, path: str | Path, prefix: str = "") -> None:
-    """Load safetensors weights into ``module``, refusing missing keys or other shapes."""
+def read_tensors(path: str | Path) -> tuple[dict[str, torch.Tensor], dict[str, str]]:
+    """Read every tensor and the metadata of a safetensors file, with one-line errors."""
     path = Path(path)
     if not path.is_file():
         raise UserError(f"{path}: file not found")
     try:
-        tensors = load_file(str(path))
+        with safe_open(str(path), "pt") as f:
+            meta = f.metadata() or {}
+        return load_file(str(path)), meta
     except (SafetensorError, OSError, ValueError) as e:
         raise UserError(f"{path}: not a readable safetensors file ({e})") from None
-    if prefix:
-        tensors = {k[len(prefix) :]: v for k, v in tensors.items() if k.startswith(prefix)}
+
+
+def load_weights(
+    module: nn.Module,
+    path: str | Path,
+    prefix: str = "",
+    tensors: dict[str, torch.Tensor] | None = None,
+) -> None:
+    """Load safetensors weights into ``module``, refusing missing keys or other shapes.
+
+    ``tensors`` (already read from ``path``) saves reading the file again.
+    """
+    if tensors is None:
+        tensors, _ = read_tensors(path)
     own = module.state_dict()
-    missing = sorted(set(own) - set(tensors))
+    missing = sorted(k for k in own if prefix + k not in tensors)
     if missing:
         raise UserError(f"{path}: weights missing for {missing[:3]} (another architecture?)")
     for k, v in own.items():
-        if tensors[k].shape != v.shape:
+        if tensors[prefix + k].shape != v.shape:
             raise UserError(
-                f"{path}: weight {prefix}{k} has shape {tuple(tensors[k].shape)}, the model "
-                f"expects {tuple(v.shape)} (weights of another configuration)"
+                f"{path}: weight {prefix}{k} has shape {tuple(tensors[prefix + k].shape)}, the "
+                f"model expects {tuple(v.shape)} (weights of another configuration)"
             )
-    module.load_state_dict({k: tensors[k] for k in own})
+    module.load_state_dict({k: tensors[prefix + k] for k in own})
 
 
 def save_checkpoint(
@@ -100,14 +114,9 @@ def load_checkpoint(
     optimizers: dict[str, torch.optim.Optimizer],
 ) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
     """Restore modules and optimisers in place; return (rng tensors, state dict)."""
-    path = Path(path)
+    tensors, meta = read_tensors(path)
     for name, m in modules.items():
-        load_weights(m, path, prefix=f"module.{name}.")
-    tensors = load_file(str(path))
-    from safetensors import safe_open
-
-    with safe_open(str(path), "pt") as f:
-        meta = f.metadata() or {}
+        load_weights(m, path, prefix=f"module.{name}.", tensors=tensors)
     if "state" not in meta or "optimizers" not in meta:
         raise UserError(f"{path}: not a SynthMed checkpoint (metadata missing)")
     opt_meta = json.loads(meta["optimizers"])

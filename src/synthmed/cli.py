@@ -61,6 +61,10 @@ def build_parser() -> argparse.ArgumentParser:
     g = stages.add_parser("geometry", help="Stage I: DCGAN generating masks")
     _add_train_options(g)
     g.add_argument("--z-dim", type=int, help="latent size")
+    g.add_argument(
+        "--instance-noise", type=float, default=0.3, help="D input noise std at step 0 (0.3)"
+    )
+    g.add_argument("--no-blur", action="store_true", help="do not blur the D's inputs")
     t = stages.add_parser("texture", help="Stage II: pix2pix mask -> image")
     _add_train_options(t)
     t.add_argument("--l1-weight", type=float, default=100.0, help="lambda of the L1 term (100)")
@@ -112,11 +116,15 @@ def _train(args: argparse.Namespace) -> None:
             raise UserError(f"{out}/options.json: a {saved.get('kind')} run, not {args.stage}")
         train = dict(saved["train"])
         train.update({k: cli_train[k] for k in ("steps", "device") if cli_train[k] is not None})
-        model = saved["model"]
+        model, stage_options = saved["model"], saved.get("stage", {})
     else:
         train = {k: v for k, v in cli_train.items() if v is not None}
         train["flip"] = not args.no_flip
         model = {k: v for k, v in cli_model.items() if v is not None}
+        if args.stage == "geometry":
+            stage_options = {"instance_noise": args.instance_noise, "blur": not args.no_blur}
+        else:
+            stage_options = {"l1_weight": args.l1_weight}
     opts = TrainOptions(**train)
     if opts.steps < 1 or opts.batch_size < 1:
         raise UserError("--steps and --batch-size must be positive")
@@ -124,7 +132,7 @@ def _train(args: argparse.Namespace) -> None:
         from synthmed.training.geometry import train_geometry
 
         cfg = GeometryConfig(**{**model, "resolution": data.resolution})
-        folder = train_geometry(data, out, cfg, opts, resume=args.resume)
+        folder = train_geometry(data, out, cfg, opts, args.resume, **stage_options)
     else:
         from synthmed.training.texture import train_texture
 
@@ -132,7 +140,7 @@ def _train(args: argparse.Namespace) -> None:
         cfg = TextureConfig(**model)
         if data.resolution % 2 ** cfg.levels():
             raise UserError(f"{args.data}: resolution {data.resolution} too small for the U-Net")
-        folder = train_texture(data, out, cfg, opts, args.resume, args.l1_weight)
+        folder = train_texture(data, out, cfg, opts, args.resume, **stage_options)
     print(f"generator saved in {folder}")
 
 

@@ -24,7 +24,9 @@ class GeometryConfig:
     ngf: int = 32  # generator channels at full resolution (doubling per halving)
     ndf: int = 32  # discriminator channels at full resolution
     max_channels: int = 512  # cap on channels at low resolutions
-    upsample: str = "transpose"  # "transpose" (paper) or "resize" (no checkerboard)
+    # "resize" (nearest x2 + 3x3 conv) or "transpose" (the paper's DCGAN). Resize is the
+    # default: transposed convolutions left a checkerboard of isolated vessel pixels.
+    upsample: str = "resize"
 
     def channels_at(self, base: int, side: int) -> int:
         """Channel count at feature-map side ``side``: doubles each time the side halves."""

@@ -39,7 +39,7 @@ class Stage:
     config: Any  # the networks' config dataclass
     modules: dict[str, nn.Module]  # must contain "G" (saved as the generator) and "D"
     optimizers: dict[str, torch.optim.Optimizer]
-    train_step: Callable[[torch.Generator], dict[str, float]]  # one step -> losses
+    train_step: Callable[[torch.Generator, int], dict[str, float]]  # (rng, step) -> losses
     fakes_sheet: Callable[[], np.ndarray]  # grid of samples from fixed inputs
     reals_sheet: np.ndarray  # grid of training examples, saved once
 
@@ -117,7 +117,7 @@ def run_training(
     t_last, step_last = time.perf_counter(), start
     with bar, open(out / "stats.jsonl", "a") as stats:
         for step in range(start + 1, opts.steps + 1):
-            losses = stage.train_step(data_rng)
+            losses = stage.train_step(data_rng, step)
             bar.update(opts.batch_size)
             if step % opts.log_every == 0 or step == opts.steps:
                 now = time.perf_counter()

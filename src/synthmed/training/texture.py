@@ -48,7 +48,7 @@ def train_texture(
     fov = torch.from_numpy(data.fov)[:, None].to(device)
     bce = nn.BCEWithLogitsLoss()
 
-    def train_step(gen: torch.Generator) -> dict[str, float]:
+    def train_step(gen: torch.Generator, step: int) -> dict[str, float]:
         idx = torch.randint(len(images), (opts.batch_size,), generator=gen).to(device)
         pair = torch.cat([condition(masks[idx], fov[idx]), images[idx].float() / 127.5 - 1], 1)
         if opts.flip:
@@ -99,5 +99,5 @@ def train_texture(
         reals_sheet=sheet(fixed_real),
     )
     extra = {"data": data.meta.get("source", "?"), "resolution": data.resolution}
-    extra["l1_weight"] = l1_weight
+    extra["stage"] = {"l1_weight": l1_weight}
     return run_training(stage, opts, Path(out), resume, extra)
