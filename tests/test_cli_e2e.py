@@ -109,3 +109,20 @@ def test_demo_quick(tmp_path: Path) -> None:
     assert (out / "grid.png").is_file()
     assert len(list((out / "synthetic/images").iterdir())) == 64
     assert PreparedDataset.load(out / "data/phantom32").resolution == 32
+
+
+def test_single_gan_baseline_and_holdout_split(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    args = ["prepare", "phantom", "--res", "32", "--n", "6", "--out", str(data), "--holdout", "2"]
+    assert main(args) == 0
+    train, holdout = PreparedDataset.load(data / "train"), PreparedDataset.load(data / "holdout")
+    assert (len(train), len(holdout)) == (4, 2)
+    assert holdout.names == ["phantom_0004", "phantom_0005"]  # the last ones by name
+    run = tmp_path / "single"
+    assert main(["train", "single", "--data", str(data / "train"), "--out", str(run), *TINY]) == 0
+    assert json.loads((run / "generator/config.json").read_text())["channels"] == 4
+    out = tmp_path / "synth"
+    assert main(["generate", "--single", str(run), "--n", "3", "--out", str(out)]) == 0
+    back = prepare_source("folder", out, 32)
+    assert len(back) == 3 and back.channels == 3
+    assert "single" in json.loads((out / "manifest.json").read_text())["models"]

@@ -55,16 +55,25 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--split", default="training", help="DRIVE split under the root")
     p.add_argument("--n", type=int, default=64, help="phantom: number of images")
     p.add_argument("--seed", type=int, default=0, help="phantom: seed")
+    p.add_argument(
+        "--holdout",
+        type=int,
+        help="also split: OUT/train gets all but the last N (by name), OUT/holdout the last N",
+    )
 
     p = sub.add_parser("train", help="train one stage")
     stages = p.add_subparsers(dest="stage", required=True)
-    g = stages.add_parser("geometry", help="Stage I: DCGAN generating masks")
-    _add_train_options(g)
-    g.add_argument("--z-dim", type=int, help="latent size")
-    g.add_argument(
-        "--instance-noise", type=float, default=0.3, help="D input noise std at step 0 (0.3)"
-    )
-    g.add_argument("--no-blur", action="store_true", help="do not blur the D's inputs")
+    for name, text in (
+        ("geometry", "Stage I: DCGAN generating masks"),
+        ("single", "baseline: one DCGAN generating image and mask together"),
+    ):
+        g = stages.add_parser(name, help=text)
+        _add_train_options(g)
+        g.add_argument("--z-dim", type=int, help="latent size")
+        g.add_argument(
+            "--instance-noise", type=float, default=0.3, help="D input noise std at step 0 (0.3)"
+        )
+        g.add_argument("--no-blur", action="store_true", help="do not blur the D's inputs")
     t = stages.add_parser("texture", help="Stage II: pix2pix mask -> image")
     _add_train_options(t)
     t.add_argument("--l1-weight", type=float, default=100.0, help="lambda of the L1 term (100)")
@@ -73,6 +82,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--geometry", help="Stage I run folder")
     p.add_argument("--texture", help="Stage II run folder")
     p.add_argument("--pipeline", help="pipeline folder (instead of --geometry/--texture)")
+    p.add_argument("--single", help="single-GAN run folder (the baseline) instead")
     p.add_argument("--n", type=int, default=100, help="number of pairs (default 100)")
     p.add_argument("--out", required=True, help="new output folder")
     p.add_argument("--seed", type=int, default=0)
@@ -107,7 +117,7 @@ def _train(args: argparse.Namespace) -> None:
         "checkpoint_every": args.checkpoint_every,
     }
     cli_model = {"ngf": args.ngf, "ndf": args.ndf, "upsample": args.upsample}
-    if args.stage == "geometry":
+    if args.stage != "texture":
         cli_model["z_dim"] = args.z_dim
     if args.resume:
         # The run's own options win, except how long to go and where to run.
@@ -121,17 +131,18 @@ def _train(args: argparse.Namespace) -> None:
         train = {k: v for k, v in cli_train.items() if v is not None}
         train["flip"] = not args.no_flip
         model = {k: v for k, v in cli_model.items() if v is not None}
-        if args.stage == "geometry":
+        if args.stage != "texture":
             stage_options = {"instance_noise": args.instance_noise, "blur": not args.no_blur}
         else:
             stage_options = {"l1_weight": args.l1_weight}
     opts = TrainOptions(**train)
     if opts.steps < 1 or opts.batch_size < 1:
         raise UserError("--steps and --batch-size must be positive")
-    if args.stage == "geometry":
+    if args.stage != "texture":
         from synthmed.training.geometry import train_geometry
 
-        cfg = GeometryConfig(**{**model, "resolution": data.resolution})
+        channels = data.channels + 1 if args.stage == "single" else 1
+        cfg = GeometryConfig(**{**model, "resolution": data.resolution, "channels": channels})
         folder = train_geometry(data, out, cfg, opts, args.resume, **stage_options)
     else:
         from synthmed.training.texture import train_texture
@@ -146,15 +157,17 @@ def _train(args: argparse.Namespace) -> None:
 
 def _generate(args: argparse.Namespace) -> None:
     from synthmed.generate import generate_dataset
-    from synthmed.pipeline import SynthMedPipeline
+    from synthmed.pipeline import SingleGANPipeline, SynthMedPipeline
 
-    if args.pipeline:
+    if args.single:
+        pipe = SingleGANPipeline.from_folder(args.single, args.device)
+    elif args.pipeline:
         pipe = SynthMedPipeline.load(args.pipeline, args.device)
     elif args.geometry and args.texture:
         pipe = SynthMedPipeline.from_folders(args.geometry, args.texture, args.device)
     else:
-        raise UserError("generate: give --pipeline DIR, or both --geometry and --texture")
-    if args.save_pipeline:
+        raise UserError("generate: give --pipeline, --single, or both --geometry and --texture")
+    if args.save_pipeline and isinstance(pipe, SynthMedPipeline):
         pipe.save(args.save_pipeline)
     out = generate_dataset(pipe, args.n, args.out, args.seed)
     print(f"{args.n} pairs written to {out}")
@@ -163,11 +176,17 @@ def _generate(args: argparse.Namespace) -> None:
 def run(args: argparse.Namespace) -> None:
     """Dispatch a parsed command line to the Python API."""
     if args.command == "prepare":
-        from synthmed.data.sources import prepare_source
+        from synthmed.data.sources import prepare_source, split_holdout
 
         data = prepare_source(args.kind, args.path, args.res, args.split, args.n, args.seed)
-        data.save(args.out)
-        print(f"{len(data)} pairs at {data.resolution}x{data.resolution} written to {args.out}")
+        if args.holdout:
+            train, holdout = split_holdout(data, args.holdout)
+            train.save(Path(args.out) / "train")
+            holdout.save(Path(args.out) / "holdout")
+            print(f"{len(train)} + {len(holdout)} pairs written to {args.out}/train, /holdout")
+        else:
+            data.save(args.out)
+            print(f"{len(data)} pairs at {data.resolution}x{data.resolution} written to {args.out}")
     elif args.command == "train":
         _train(args)
     elif args.command == "generate":

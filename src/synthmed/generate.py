@@ -19,12 +19,14 @@ from tqdm import tqdm
 from synthmed import __version__
 from synthmed.errors import UserError
 from synthmed.files import write_json
-from synthmed.pipeline import SynthMedPipeline
+from synthmed.pipeline import SingleGANPipeline, SynthMedPipeline
 
 BATCH = 64  # pairs generated per call to the pipeline (bounds memory, not the output)
 
 
-def generate_dataset(pipe: SynthMedPipeline, n: int, out: str | Path, seed: int = 0) -> Path:
+def generate_dataset(
+    pipe: SynthMedPipeline | SingleGANPipeline, n: int, out: str | Path, seed: int = 0
+) -> Path:
     """Generate ``n`` pairs with ``pipe`` into the new folder ``out``."""
     out = Path(out)
     if n < 1:
@@ -59,7 +61,7 @@ def generate_dataset(pipe: SynthMedPipeline, n: int, out: str | Path, seed: int 
             "count": n,
             "seed": seed,
             "resolution": pipe.resolution,
-            "channels": int(pipe.texture.cfg.out_channels),
+            "channels": pipe.channels,
             "models": pipe.describe(),
             "layout": {"images": "images/", "masks": "masks/", "fov": "fov/"},
             "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),

@@ -7,6 +7,7 @@ Loading never unpickles anything.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -67,6 +68,10 @@ class SynthMedPipeline:
     def resolution(self) -> int:
         return self.geometry.cfg.resolution
 
+    @property
+    def channels(self) -> int:
+        return self.texture.cfg.out_channels
+
     @classmethod
     def from_folders(
         cls, geometry: str | Path, texture: str | Path, device: str = "auto"
@@ -109,16 +114,80 @@ class SynthMedPipeline:
     @torch.inference_mode()
     def sample(self, n: int, seed: int = 0) -> Samples:
         """Generate ``n`` (mask, image) pairs; the same seed gives the same pairs."""
-        gen = torch.Generator().manual_seed(seed)
-        masks, fovs, images = [], [], []
-        for start in range(0, n, CHUNK):
-            z = torch.randn(CHUNK, self.geometry.cfg.z_dim, generator=gen).to(self.device)
+
+        def pairs(z: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
             m = self.geometry.binary_masks(z)
             fov = (self.geometry.fov > 0.5).expand_as(m)
-            img = self.texture(condition(m, fov))
-            img = ((img + 1) * 127.5).round().clamp(0, 255).to(torch.uint8) * fov
-            keep = min(CHUNK, n - start)
-            masks.append(m[:keep, 0].cpu().numpy())
-            fovs.append(fov[:keep, 0].cpu().numpy())
-            images.append(img[:keep].permute(0, 2, 3, 1).cpu().numpy())
-        return Samples(np.concatenate(masks), np.concatenate(fovs), np.concatenate(images))
+            return m, fov, self.texture(condition(m, fov))
+
+        return _sample(pairs, n, seed, self.geometry.cfg.z_dim, self.device)
+
+
+class SingleGANPipeline:
+    """The paper's baseline: one DCGAN emitting image and mask together (``train single``).
+
+    Same ``sample`` / ``describe`` interface as :class:`SynthMedPipeline`, so ``generate``
+    and the evaluation treat both alike.
+    """
+
+    def __init__(self, generator: MaskGenerator, device: str = "auto"):
+        self.device = pick_device(device)
+        self.generator = generator.to(self.device).eval()
+        self.source: Path | None = None
+
+    @classmethod
+    def from_folder(cls, folder: str | Path, device: str = "auto") -> SingleGANPipeline:
+        """Load a ``synthmed train single`` run folder (or its ``generator/``)."""
+        g_dir = component_folder(folder)
+        g = MaskGenerator(read_config(g_dir, GeometryConfig, "single"))
+        load_weights(g, g_dir / "model.safetensors")
+        pipe = cls(g, device)
+        pipe.source = g_dir
+        return pipe
+
+    @property
+    def resolution(self) -> int:
+        return self.generator.cfg.resolution
+
+    @property
+    def channels(self) -> int:
+        return self.generator.cfg.channels - 1
+
+    def describe(self) -> dict[str, dict]:
+        """Config and weight hash of the single generator."""
+        entry: dict = {"config": dict(vars(self.generator.cfg))}
+        if self.source is not None:
+            entry["sha256"] = sha256_file(self.source / "model.safetensors")
+        return {"single": entry}
+
+    @torch.inference_mode()
+    def sample(self, n: int, seed: int = 0) -> Samples:
+        """Generate ``n`` (mask, image) pairs; the same seed gives the same pairs."""
+
+        def pairs(z: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+            m = self.generator.binary_masks(z)
+            fov = (self.generator.fov > 0.5).expand_as(m)
+            return m, fov, self.generator(z)[:, :-1]
+
+        return _sample(pairs, n, seed, self.generator.cfg.z_dim, self.device)
+
+
+def _sample(
+    pairs: Callable[[torch.Tensor], tuple[torch.Tensor, torch.Tensor, torch.Tensor]],
+    n: int,
+    seed: int,
+    z_dim: int,
+    device: torch.device,
+) -> Samples:
+    """Draw z in chunks of CHUNK from ``seed``, map each chunk through ``pairs`` (z -> mask,
+    fov, image in [-1, 1]) and collect uint8 arrays, black outside the field of view."""
+    gen = torch.Generator().manual_seed(seed)
+    masks, fovs, images = [], [], []
+    for start in range(0, n, CHUNK):
+        m, fov, img = pairs(torch.randn(CHUNK, z_dim, generator=gen).to(device))
+        img = ((img + 1) * 127.5).round().clamp(0, 255).to(torch.uint8) * fov
+        keep = min(CHUNK, n - start)
+        masks.append(m[:keep, 0].cpu().numpy())
+        fovs.append(fov[:keep, 0].cpu().numpy())
+        images.append(img[:keep].permute(0, 2, 3, 1).cpu().numpy())
+    return Samples(np.concatenate(masks), np.concatenate(fovs), np.concatenate(images))

@@ -48,6 +48,16 @@ class PreparedDataset:
     def __len__(self) -> int:
         return len(self.names)
 
+    def subset(self, indices: list[int]) -> PreparedDataset:
+        """The samples at ``indices`` (e.g. a train / held-out split), with their metadata."""
+        meta = dict(self.meta)
+        if "transforms" in meta:
+            meta["transforms"] = [meta["transforms"][i] for i in indices]
+        names = [self.names[i] for i in indices]
+        return PreparedDataset(
+            self.images[indices], self.masks[indices], self.fov[indices], names, meta
+        )
+
     def save(self, out: str | Path) -> Path:
         """Write ``arrays.npz`` then ``dataset.json`` into ``out``, each atomically."""
         out = Path(out)
@@ -166,7 +176,10 @@ def prepare_pairs(
         images.append(img)
         masks.append(m)
         fovs.append(f)
-        transforms.append(dict(t, image=str(p.image), mask=str(p.mask)))
+        files = {"image": str(p.image), "mask": str(p.mask)}
+        if p.fov is not None:
+            files["fov"] = str(p.fov)
+        transforms.append(dict(t, **files))
     meta = {"source": source, "transforms": transforms}
     names = [p.name for p in pairs]
     return PreparedDataset(np.stack(images), np.stack(masks), np.stack(fovs), names, meta)

@@ -65,3 +65,40 @@ def phantom_dataset(n: int, res: int, seed: int = 0) -> PreparedDataset:
     meta = {"source": f"phantom:n={n},seed={seed}", "transforms": transforms}
     names = [f"phantom_{i:04d}" for i in range(n)]
     return PreparedDataset(np.stack(images), np.stack(masks), np.stack(fovs), names, meta)
+
+
+def detect_layout(path: str | Path) -> str:
+    """Guess a folder's layout: "prepared", "drive", "chase" or "folder"."""
+    path = Path(path)
+    if not path.is_dir():
+        raise UserError(f"{path}: folder not found")
+    if (path / "dataset.json").is_file() and (path / "arrays.npz").is_file():
+        return "prepared"
+    if (path / "1st_manual").is_dir() or (path / "training" / "1st_manual").is_dir():
+        return "drive"
+    if (path / "images").is_dir() and (path / "masks").is_dir():
+        return "folder"
+    if any(path.glob("Image_*_1stHO.*")):
+        return "chase"
+    raise UserError(
+        f"{path}: not a dataset (expected a prepared folder, DRIVE, CHASE_DB1 or images/ + masks/)"
+    )
+
+
+def load_any(path: str | Path, res: int) -> PreparedDataset:
+    """Load a prepared folder as it is, or prepare any other supported layout at ``res``."""
+    kind = detect_layout(path)
+    if kind == "prepared":
+        return PreparedDataset.load(path)
+    return prepare_source(kind, path, res)
+
+
+def split_holdout(data: PreparedDataset, holdout: int) -> tuple[PreparedDataset, PreparedDataset]:
+    """Split off the last ``holdout`` samples (in name order) as a held-out set.
+
+    Deterministic on purpose: for DRIVE's training set, ``holdout=5`` holds out 36-40.
+    """
+    if not 0 < holdout < len(data):
+        raise UserError(f"--holdout {holdout}: must be between 1 and {len(data) - 1}")
+    order = sorted(range(len(data)), key=lambda i: data.names[i])
+    return data.subset(order[:-holdout]), data.subset(order[-holdout:])

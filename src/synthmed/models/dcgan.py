@@ -20,6 +20,7 @@ class GeometryConfig:
     """Architecture of Stage I. Saved as ``config.json`` beside the weights."""
 
     resolution: int = 64  # output side in pixels, power of two >= 8
+    channels: int = 1  # 1 = a vessel mask (Stage I); C + 1 = image and mask (single-GAN baseline)
     z_dim: int = 128  # latent size
     ngf: int = 32  # generator channels at full resolution (doubling per halving)
     ndf: int = 32  # discriminator channels at full resolution
@@ -57,7 +58,7 @@ def _batch_norm(channels: int) -> nn.BatchNorm2d:
 
 
 class MaskGenerator(nn.Module):
-    """z (N, z_dim) -> mask logits in [-1, 1], shape (N, 1, R, R)."""
+    """z (N, z_dim) -> mask in [-1, 1], shape (N, channels, R, R); the mask is the last channel."""
 
     def __init__(self, cfg: GeometryConfig):
         super().__init__()
@@ -72,7 +73,7 @@ class MaskGenerator(nn.Module):
         for i in range(_levels(cfg.resolution)):
             last = i == _levels(cfg.resolution) - 1
             cin, side = cfg.channels_at(cfg.ngf, side), side * 2
-            cout = 1 if last else cfg.channels_at(cfg.ngf, side)
+            cout = cfg.channels if last else cfg.channels_at(cfg.ngf, side)
             layers.append(_up(cin, cout, cfg.upsample))
             layers += [nn.Tanh()] if last else [_batch_norm(cout), nn.ReLU(True)]
         self.net = nn.Sequential(*layers)
@@ -86,16 +87,16 @@ class MaskGenerator(nn.Module):
 
     def binary_masks(self, z: torch.Tensor) -> torch.Tensor:
         """Binarised masks limited to the field of view: (N, 1, R, R) bool."""
-        return (self(z) > 0) & (self.fov > 0.5)
+        return (self(z)[:, -1:] > 0) & (self.fov > 0.5)
 
 
 class MaskDiscriminator(nn.Module):
-    """Mask (N, 1, R, R) in [-1, 1] -> one real/fake logit per image, shape (N,)."""
+    """Mask (N, channels, R, R) in [-1, 1] -> one real/fake logit per image, shape (N,)."""
 
     def __init__(self, cfg: GeometryConfig):
         super().__init__()
         layers: list[nn.Module] = []
-        side, cin = cfg.resolution, 1
+        side, cin = cfg.resolution, cfg.channels
         for i in range(_levels(cfg.resolution)):
             cout = cfg.channels_at(cfg.ndf, side)
             layers.append(nn.Conv2d(cin, cout, 4, 2, 1, bias=i == 0))

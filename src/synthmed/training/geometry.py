@@ -1,5 +1,8 @@
 """Stage I training: the DCGAN learns the distribution of vessel masks (paper Sec. 3.1).
 
+With ``config.channels = C + 1`` the same loop trains the single-GAN baseline of the paper's
+comparison: one DCGAN emitting image and mask together (``synthmed train single``).
+
 Real masks are exactly binary while the generator's tanh output is continuous, so a plain
 DCGAN discriminator wins at once by looking at pixel values and the generator answers with
 speckle (measured: D loss < 0.01 within a few hundred steps at 64-128 px). Both of the
@@ -35,7 +38,9 @@ def discriminator_view(x: torch.Tensor, noise: float, blur: bool) -> torch.Tenso
     """What the discriminator sees: a 3x3 binomial blur, then Gaussian noise of std ``noise``."""
     if blur:
         k = torch.tensor([1.0, 2.0, 1.0], device=x.device)
-        x = F.conv2d(x, (k[:, None] * k[None] / 16)[None, None], padding=1)
+        c = x.shape[1]  # depthwise: each channel blurred on its own
+        kernel = (k[:, None] * k[None] / 16).expand(c, 1, 3, 3)
+        x = F.conv2d(x, kernel, padding=1, groups=c)
     return x + noise * torch.randn_like(x) if noise > 0 else x
 
 
@@ -51,6 +56,9 @@ def train_geometry(
 ) -> Path:
     """Train the Stage I DCGAN on the masks of ``data``; return the generator's folder.
 
+    When ``config.channels`` is the image's channels + 1, train the single-GAN baseline on
+    cat(image, mask) instead.
+
     Args:
         instance_noise: std of the noise added to the discriminator's inputs at step 0,
             decreasing linearly to 0 at ``noise_fade_steps`` (0 = the plain DCGAN recipe).
@@ -65,7 +73,15 @@ def train_geometry(
     G, D = MaskGenerator(config).to(device), MaskDiscriminator(config).to(device)
     G.fov.copy_(fov_template(data))
     opt_g, opt_d = adam(G, opts), adam(D, opts)
-    masks = torch.from_numpy(data.masks)[:, None].to(device)  # uint8 {0,1}, decoded once
+    joint = config.channels > 1
+    if joint and config.channels != data.channels + 1:
+        raise ValueError("a single GAN needs channels = image channels + 1")
+    # Real samples in [-1, 1], converted once: a step only indexes and flips.
+    reals_all = torch.from_numpy(data.masks)[:, None].float() * 2 - 1
+    if joint:
+        images = torch.from_numpy(data.images).permute(0, 3, 1, 2).float() / 127.5 - 1
+        reals_all = torch.cat([images, reals_all], 1)
+    reals_all = reals_all.to(device)
     bce = nn.BCEWithLogitsLoss()
     ones = torch.ones(opts.batch_size, device=device)
     zeros = torch.zeros(opts.batch_size, device=device)
@@ -79,8 +95,8 @@ def train_geometry(
         def view(x: torch.Tensor) -> torch.Tensor:
             return discriminator_view(x, noise, blur)
 
-        idx = torch.randint(len(masks), (opts.batch_size,), generator=gen)
-        real = masks[idx.to(device)].float() * 2 - 1
+        idx = torch.randint(len(reals_all), (opts.batch_size,), generator=gen)
+        real = reals_all[idx.to(device)]
         if opts.flip:
             real = random_flip(real, gen)
         fake = G(torch.randn(opts.batch_size, config.z_dim, generator=gen).to(device))
@@ -96,20 +112,26 @@ def train_geometry(
         opt_g.step()
         return {"loss_D": loss_d.item(), "loss_G": loss_g.item()}
 
+    def sheet(x: torch.Tensor) -> np.ndarray:
+        if not joint:
+            return grid(to_uint8(x), ncol=4)
+        both = np.concatenate([to_uint8(x[:, -1:]), to_uint8(x[:, :-1])], axis=2)
+        return grid(both, ncol=4)
+
     @torch.no_grad()
     def fakes_sheet() -> np.ndarray:
-        fake = G.binary_masks(fixed_z.to(device)).float() * 2 - 1
-        return grid(to_uint8(fake), ncol=4)
+        fake = G(fixed_z.to(device))
+        mask = G.binary_masks(fixed_z.to(device)).float() * 2 - 1
+        return sheet(torch.cat([fake[:, :-1] * G.fov - (1 - G.fov), mask], 1))
 
-    reals = masks[:SHEET].float() * 2 - 1
     stage = Stage(
-        kind="geometry",
+        kind="single" if joint else "geometry",
         config=config,
         modules={"G": G, "D": D},
         optimizers={"G": opt_g, "D": opt_d},
         train_step=train_step,
         fakes_sheet=fakes_sheet,
-        reals_sheet=grid(to_uint8(reals), ncol=4),
+        reals_sheet=sheet(reals_all[:SHEET]),
     )
     extra = {"data": data.meta.get("source", "?"), "resolution": data.resolution}
     extra["stage"] = {"instance_noise": instance_noise, "blur": blur, "noise_fade_steps": fade}

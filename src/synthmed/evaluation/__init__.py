@@ -1,0 +1,1 @@
+"""Evaluation of synthetic data: downstream segmentation utility and its scoring protocol."""

@@ -1,0 +1,168 @@
+"""Vessel segmentation scores following the DRIVE protocol.
+
+The protocol (see FIELD_NOTES.md): scores count only pixels inside the field-of-view mask, at
+the image's native size, pooled over the whole test set. A network here predicts at the
+working resolution of a :class:`~synthmed.data.prepared.PreparedDataset`, so its probabilities
+are first mapped back onto the native image by inverting the prepare step (resize, padding,
+crop), then compared with the original annotation files.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import torch
+from monai.metrics import compute_confusion_matrix_metric
+from PIL import Image
+from scipy.stats import rankdata
+
+from synthmed.data.images import fov_from_image, read_image, read_mask
+from synthmed.data.prepared import PreparedDataset
+
+GEOMETRY_KEYS = ("native_size", "crop", "pad", "side")
+# Score name -> MONAI confusion-matrix metric name (same definitions as MONAI's).
+CONFUSION_METRICS = {
+    "f1": "f1 score",
+    "accuracy": "accuracy",
+    "sensitivity": "sensitivity",
+    "specificity": "specificity",
+}
+NativeTruth = tuple[np.ndarray, np.ndarray]  # (vessel mask, field of view), both (H, W) uint8
+
+
+def to_native(prob: np.ndarray, transform: dict[str, Any]) -> np.ndarray:
+    """Map a working-resolution probability map (R, R) back onto the native image.
+
+    Inverts :func:`synthmed.data.prepared.square_resize`: resize R -> side (bilinear, as the
+    values are probabilities), drop the padding, and put the crop back into a zero canvas of
+    ``native_size``. Outside the crop lies outside the field of view, so zero is harmless.
+    A transform without this geometry is returned unchanged.
+    """
+    if not all(k in transform for k in GEOMETRY_KEYS):
+        return prob
+    height, width = transform["native_size"]
+    top, left, h, w = transform["crop"]
+    pad_top, pad_left = transform["pad"]
+    side = int(transform["side"])
+    square = Image.fromarray(np.asarray(prob, np.float32))
+    square = np.asarray(square.resize((side, side), Image.Resampling.BILINEAR))
+    out = np.zeros((int(height), int(width)), np.float32)
+    out[top : top + h, left : left + w] = square[pad_top : pad_top + h, pad_left : pad_left + w]
+    return out
+
+
+def native_truth(transform: dict[str, Any], fov_from_photo: bool = True) -> NativeTruth | None:
+    """The native vessel mask and field of view of one prepared sample, read from its files.
+
+    The FOV comes from the stored "fov" path; without one (CHASE_DB1, STARE) it is the photo's
+    non-black disc, as at prepare time, or the whole image when ``fov_from_photo`` is False
+    (generic folders, again as at prepare time). Returns None when the transform records no
+    files (phantom data, or arrays built in memory).
+    """
+    if "image" not in transform or "mask" not in transform or "native_size" not in transform:
+        return None
+    shape = (int(transform["native_size"][0]), int(transform["native_size"][1]))
+    truth = read_mask(transform["mask"], shape, "mask")
+    if transform.get("fov"):
+        fov = read_mask(transform["fov"], shape, "field-of-view mask")
+    elif fov_from_photo:
+        fov = fov_from_image(read_image(transform["image"], 3))
+    else:
+        fov = np.ones(shape, bool)
+    return truth.astype(np.uint8), fov.astype(np.uint8)
+
+
+def load_native_truths(data: PreparedDataset) -> list[NativeTruth] | None:
+    """Native truth of every sample of ``data``, or None unless every sample has its files."""
+    transforms = data.meta.get("transforms") or []
+    if len(transforms) != len(data):
+        return None
+    # prepare_source derives a missing FOV from the photo for every kind but "folder".
+    photo = not str(data.meta.get("source", "")).startswith("folder:")
+    truths = [native_truth(t, photo) for t in transforms]
+    return None if any(t is None for t in truths) else truths  # type: ignore[return-value]
+
+
+def _as_list(a: np.ndarray | Sequence[np.ndarray]) -> list[np.ndarray]:
+    """One (H, W) array per image, from an (H, W) array, an (N, H, W) array or a list."""
+    if isinstance(a, np.ndarray):
+        return [a] if a.ndim == 2 else list(a)
+    return [np.asarray(x) for x in a]
+
+
+def roc_auc(score: np.ndarray, label: np.ndarray) -> float:
+    """Area under the ROC curve, as sklearn's ``roc_auc_score`` (ties count one half).
+
+    Computed as the Mann-Whitney U statistic from mid-ranks: MONAI's ``compute_roc_auc`` gives
+    the same value but loops in Python over every pixel, too slow for a pooled test set.
+    """
+    positive = np.asarray(label).astype(bool)
+    n_pos = int(positive.sum())
+    n_neg = positive.size - n_pos
+    if n_pos == 0 or n_neg == 0:
+        return float("nan")
+    ranks = rankdata(score)
+    return float((ranks[positive].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg))
+
+
+def segmentation_scores(
+    prob: np.ndarray | Sequence[np.ndarray],
+    truth: np.ndarray | Sequence[np.ndarray],
+    fov: np.ndarray | Sequence[np.ndarray],
+    threshold: float = 0.5,
+) -> dict[str, float]:
+    """F1 (= Dice of the vessel class), AUC, accuracy, sensitivity and specificity.
+
+    Only pixels inside the FOV count. Several images (an (N, H, W) array, or a list of arrays
+    whose sizes may differ) are pooled the way DRIVE papers do: every FOV pixel of the whole
+    test set goes into one confusion matrix and one ROC curve, not a mean of per-image scores.
+
+    Args:
+        prob: vessel probabilities in [0, 1].
+        truth: vessel masks, nonzero = vessel.
+        fov: field-of-view masks, nonzero = inside.
+        threshold: probabilities at or above it count as vessel (not used by the AUC).
+    """
+    probs, truths, fovs = _as_list(prob), _as_list(truth), _as_list(fov)
+    if not len(probs) == len(truths) == len(fovs):
+        raise ValueError(f"{len(probs)} predictions, {len(truths)} masks, {len(fovs)} FOVs")
+    scores, labels = [], []
+    for p, t, f in zip(probs, truths, fovs):
+        if not p.shape == t.shape == f.shape:
+            raise ValueError(f"shapes differ: prediction {p.shape}, mask {t.shape}, FOV {f.shape}")
+        inside = f > 0
+        scores.append(np.asarray(p, np.float32)[inside])
+        labels.append(t[inside] > 0)
+    score, label = np.concatenate(scores), np.concatenate(labels)
+    predicted = score >= threshold
+    # Counts in int64 so that millions of pooled pixels stay exact.
+    tp = int(np.count_nonzero(predicted & label))
+    fp = int(np.count_nonzero(predicted & ~label))
+    fn = int(np.count_nonzero(~predicted & label))
+    tn = label.size - tp - fp - fn
+    matrix = torch.tensor([[[tp, fp, tn, fn]]], dtype=torch.float64)
+    out = {
+        k: float(compute_confusion_matrix_metric(m, matrix)) for k, m in CONFUSION_METRICS.items()
+    }
+    out["auc"] = roc_auc(score, label)
+    return out
+
+
+def score_dataset(
+    prob: np.ndarray,
+    data: PreparedDataset,
+    native: list[NativeTruth] | None = None,
+    threshold: float = 0.5,
+) -> dict[str, float]:
+    """Score working-resolution predictions (N, R, R) for the samples of ``data``.
+
+    With ``native`` (from :func:`load_native_truths`) the predictions are mapped back to each
+    image's native size and scored against the original files, per the DRIVE protocol;
+    without it they are scored at the working resolution inside the prepared FOV.
+    """
+    if native is None:
+        return segmentation_scores(prob, data.masks, data.fov, threshold)
+    mapped = [to_native(p, t) for p, t in zip(prob, data.meta["transforms"])]
+    return segmentation_scores(mapped, [t for t, _ in native], [f for _, f in native], threshold)

@@ -1,0 +1,306 @@
+"""Downstream utility: does a segmenter trained on synthetic pairs work on real images?
+
+After Guibas et al. 2017 (a U-Net trained on synthetic DRIVE-like pairs scored F1 0.8877
+against 0.8988 when trained on the real pairs): train the same segmentation network with
+the same recipe and step budget on (a) the real training pairs, (b) the synthetic pairs and
+(c) both, then score each on held-out real images with the DRIVE protocol
+(:mod:`synthmed.evaluation.protocol`). Compare the arms as ratios, not raw numbers across
+papers (FIELD_NOTES.md).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import torch
+from monai.inferers import sliding_window_inference
+from monai.losses import DiceCELoss
+from monai.networks.nets import BasicUNet, UNet
+from torch import nn
+from tqdm import tqdm
+
+from synthmed.data.prepared import PreparedDataset
+from synthmed.device import pick_device
+from synthmed.errors import UserError
+from synthmed.evaluation.protocol import load_native_truths, score_dataset
+
+ARMS = ("real", "synthetic", "real+synthetic")
+NETWORKS = ("basicunet", "unet")
+BUDGETS = ("smoke", "cpu", "full")
+
+
+@dataclass
+class SegmentationRecipe:
+    """How every arm's segmenter is trained: identical across arms, so only the data differs."""
+
+    steps: int = 1500  # optimiser steps: the budget, equal for every arm
+    batch_size: int = 8  # patches per step
+    patch: int = 64  # training patch side and inference window, working-resolution pixels
+    lr: float = 1e-3  # Adam learning rate
+    network: str = "basicunet"  # MONAI "basicunet" or "unet"
+    features: tuple[int, ...] = (16, 16, 32, 64, 128, 16)  # BasicUNet features / UNet channels
+    overlap: float = 0.5  # sliding-window overlap at inference
+    threshold: float = 0.5  # vessel probability cut for F1, accuracy, sensitivity, specificity
+
+
+def budget_recipe(budget: str | int, res: int) -> SegmentationRecipe:
+    """The recipe for a named budget (or a number of steps) at working resolution ``res``.
+
+    * "smoke": a few dozen steps, enough to learn the phantom's vessels; for tests and demos.
+    * "cpu": ~1,500 steps of 8 patches of 64 px (fewer for larger patches, same pixel count),
+      a few minutes per arm and seed on two CPU cores.
+    * "full": 20,000 steps of 16 patches, an overnight GPU run.
+    * an integer: that many steps, otherwise the "cpu" recipe.
+    """
+    # Patches of 64 px see a vessel's surroundings at <= 128 px; larger images need more context.
+    patch = min(64, res) if res <= 128 else 96 if res <= 256 else 128
+    cpu_steps = max(100, round(1500 * (64 / patch) ** 2))  # about the same CPU time per run
+    if isinstance(budget, str) and budget.isdigit():
+        budget = int(budget)
+    if isinstance(budget, int) and not isinstance(budget, bool):
+        if budget < 1:
+            raise UserError(f"--budget {budget}: need at least one step")
+        return SegmentationRecipe(steps=budget, patch=patch)
+    if budget == "smoke":
+        return SegmentationRecipe(steps=60, batch_size=8, patch=patch, lr=3e-3)
+    if budget == "cpu":
+        return SegmentationRecipe(steps=cpu_steps, patch=patch)
+    if budget == "full":
+        return SegmentationRecipe(steps=20_000, batch_size=16, patch=patch)
+    raise UserError(f"--budget {budget}: use one of {', '.join(BUDGETS)} or a number of steps")
+
+
+def build_network(recipe: SegmentationRecipe, in_channels: int) -> nn.Module:
+    """The segmenter: a MONAI U-Net with two output channels (background, vessel)."""
+    if recipe.network == "basicunet":
+        return BasicUNet(2, in_channels, 2, features=tuple(recipe.features))
+    if recipe.network == "unet":
+        strides = (2,) * (len(recipe.features) - 1)
+        return UNet(2, in_channels, 2, channels=recipe.features, strides=strides, num_res_units=2)
+    raise UserError(f"network {recipe.network!r}: use one of {', '.join(NETWORKS)}")
+
+
+def _device(device: str | torch.device) -> torch.device:
+    return pick_device(device) if isinstance(device, str) else device
+
+
+def _check_compatible(sets: Sequence[PreparedDataset], what: str) -> None:
+    """Refuse sets a single network cannot train or be tested on together."""
+    if any(len(s) == 0 for s in sets):
+        raise UserError(f"{what}: empty dataset")
+    res = {s.resolution for s in sets}
+    channels = {s.channels for s in sets}
+    if len(res) > 1:
+        raise UserError(f"{what}: resolutions differ ({', '.join(map(str, sorted(res)))} px)")
+    if len(channels) > 1:
+        raise UserError(f"{what}: channel counts differ ({', '.join(map(str, sorted(channels)))})")
+
+
+def _dihedral(t: torch.Tensor, bits: torch.Tensor) -> torch.Tensor:
+    """Per sample, one of the 8 flips / 90-degree rotations: transpose, then flip each axis."""
+    pick = [b.view(-1, 1, 1, 1) for b in bits]
+    t = torch.where(pick[0], t.transpose(-1, -2), t)
+    t = torch.where(pick[1], t.flip(-1), t)
+    return torch.where(pick[2], t.flip(-2), t)
+
+
+def sample_patches(
+    images: list[torch.Tensor],
+    masks: list[torch.Tensor],
+    batch: int,
+    patch: int,
+    rng: torch.Generator,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """A batch of augmented patches: uint8 images (B, C, p, p) and masks (B, 1, p, p).
+
+    Each patch first picks a set with equal probability, then an image and a position
+    uniformly. So in the real + synthetic arm the 20 real images weigh as much as any number
+    of synthetic ones, and the comparison does not hinge on the synthetic set's size.
+    """
+    which = torch.randint(len(images), (batch,), generator=rng)
+    u = torch.rand((3, batch), generator=rng, dtype=torch.float64)
+    bits = torch.rand((3, batch), generator=rng) < 0.5
+    span = images[0].shape[-1] - patch + 1
+    xs, ys = [], []
+    for k, s in enumerate(which.tolist()):
+        i = int(u[0, k] * len(images[s]))
+        top, left = int(u[1, k] * span), int(u[2, k] * span)
+        xs.append(images[s][i, :, top : top + patch, left : left + patch])
+        ys.append(masks[s][i, :, top : top + patch, left : left + patch])
+    return _dihedral(torch.stack(xs), bits), _dihedral(torch.stack(ys), bits)
+
+
+def train_segmenter(
+    train_sets: Sequence[PreparedDataset],
+    recipe: SegmentationRecipe,
+    seed: int = 0,
+    device: str | torch.device = "auto",
+    progress: bool = True,
+    desc: str = "segmenter",
+) -> nn.Module:
+    """Train a segmenter on patches of ``train_sets``; deterministic given ``seed`` (on CPU).
+
+    Input is every channel scaled to [0, 1]; the loss is Dice + cross-entropy (MONAI's
+    DiceCELoss), optimised with Adam. Returns the network in eval mode.
+    """
+    _check_compatible(train_sets, "training sets")
+    device = _device(device)
+    with torch.random.fork_rng(devices=[]):  # seed the initialisation without touching callers
+        torch.manual_seed(seed)
+        model = build_network(recipe, train_sets[0].channels).to(device)
+    rng = torch.Generator().manual_seed(seed)
+    images = [torch.from_numpy(s.images).permute(0, 3, 1, 2) for s in train_sets]
+    masks = [torch.from_numpy(s.masks)[:, None] for s in train_sets]
+    patch = min(recipe.patch, train_sets[0].resolution)
+    loss_fn = DiceCELoss(to_onehot_y=True, softmax=True)
+    optimizer = torch.optim.Adam(model.parameters(), lr=recipe.lr)
+    model.train()
+    start, smooth = time.perf_counter(), None
+    bar = tqdm(range(recipe.steps), desc=desc, unit="step", disable=not progress, leave=False)
+    for step in bar:
+        x, y = sample_patches(images, masks, recipe.batch_size, patch, rng)
+        x, y = x.to(device).float() / 255.0, y.to(device).long()
+        optimizer.zero_grad(set_to_none=True)
+        loss = loss_fn(model(x), y)
+        loss.backward()
+        optimizer.step()
+        if progress and (step % 10 == 0 or step == recipe.steps - 1):  # .item() syncs a GPU
+            smooth = loss.item() if smooth is None else 0.7 * smooth + 0.3 * loss.item()
+            rate = (step + 1) * recipe.batch_size / (time.perf_counter() - start)
+            bar.set_postfix(loss=f"{smooth:.3f}", img_s=f"{rate:.1f}")
+    return model.eval()
+
+
+@torch.no_grad()
+def predict(
+    model: nn.Module,
+    data: PreparedDataset,
+    device: str | torch.device = "auto",
+    roi: int = 64,
+    overlap: float = 0.5,
+    chunk: int = 4,
+) -> np.ndarray:
+    """Vessel probabilities (N, R, R) for every whole image of ``data``, by sliding window."""
+    device = _device(device)
+    model = model.to(device).eval()
+    roi = min(roi, data.resolution)
+    out = []
+    for i in range(0, len(data), chunk):
+        x = torch.from_numpy(data.images[i : i + chunk]).permute(0, 3, 1, 2)
+        x = x.to(device).float() / 255.0
+        # Blend probabilities, not logits, where windows overlap.
+        prob = sliding_window_inference(
+            x, (roi, roi), 8, lambda p: torch.softmax(model(p), 1), overlap=overlap
+        )
+        out.append(prob[:, 1].cpu().numpy())
+    return np.concatenate(out).astype(np.float32)
+
+
+def _summary(per_seed: list[dict[str, float]]) -> tuple[dict[str, float], dict[str, float]]:
+    """Mean and standard deviation over seeds (sample std; 0 for a single seed)."""
+    keys = [k for k in per_seed[0] if k != "seed"]
+    values = {k: np.array([r[k] for r in per_seed], np.float64) for k in keys}
+    ddof = 1 if len(per_seed) > 1 else 0
+    return (
+        {k: float(v.mean()) for k, v in values.items()},
+        {k: float(v.std(ddof=ddof)) for k, v in values.items()},
+    )
+
+
+def evaluate_arm(
+    train_sets: Sequence[PreparedDataset],
+    test: PreparedDataset,
+    recipe: SegmentationRecipe,
+    seeds: Sequence[int] = (0,),
+    device: str | torch.device = "auto",
+    at_native: bool = True,
+    progress: bool = True,
+    name: str = "arm",
+) -> dict[str, Any]:
+    """Train on ``train_sets`` and score on ``test`` once per seed; mean and std over seeds.
+
+    Scores follow the DRIVE protocol at native size when ``test`` records its original files
+    (and ``at_native``), otherwise they are taken at the working resolution inside the
+    prepared FOV (phantom data). ``seconds`` is the wall time of one seed's train + test.
+    """
+    _check_compatible([*train_sets, test], f"arm {name}")
+    device = _device(device)
+    native = load_native_truths(test) if at_native else None
+    per_seed = []
+    for seed in seeds:
+        start = time.perf_counter()
+        model = train_segmenter(train_sets, recipe, seed, device, progress, f"{name} seed {seed}")
+        prob = predict(model, test, device, recipe.patch, recipe.overlap)
+        scores = score_dataset(prob, test, native, recipe.threshold)
+        per_seed.append({"seed": seed, **scores, "seconds": time.perf_counter() - start})
+    mean, std = _summary(per_seed)
+    return {
+        "train_sizes": [len(s) for s in train_sets],
+        "scored_at": "working" if native is None else "native",
+        "mean": mean,
+        "std": std,
+        "per_seed": per_seed,
+    }
+
+
+def evaluate_utility(
+    real_train: PreparedDataset,
+    synthetic: PreparedDataset,
+    real_test: PreparedDataset,
+    recipe: SegmentationRecipe | None = None,
+    seeds: Sequence[int] = (0, 1, 2),
+    device: str | torch.device = "auto",
+    arms: Sequence[str] = ARMS,
+    at_native: bool = True,
+    progress: bool = True,
+) -> dict[str, Any]:
+    """Train one segmenter per arm and seed with the same recipe, test all on ``real_test``.
+
+    Arms: "real" (``real_train``), "synthetic" (``synthetic``), "real+synthetic" (both, each
+    set drawn equally often). Same seed, same initialisation in every arm. The result holds
+    the recipe, the seeds, each arm's mean / std / per-seed scores, and each arm's mean F1
+    relative to the real arm's (when it ran).
+    """
+    unknown = [a for a in arms if a not in ARMS]
+    if unknown or not arms:
+        raise UserError(f"arms {', '.join(unknown) or '(none)'}: use some of {', '.join(ARMS)}")
+    if not seeds:
+        raise UserError("seeds: need at least one")
+    res = real_train.resolution
+    if synthetic.resolution != res or real_test.resolution != res:
+        raise UserError(
+            f"synthetic data is {synthetic.resolution} px but the real data is {res} px "
+            f"(test {real_test.resolution} px); prepare and generate at one resolution"
+        )
+    recipe = recipe or budget_recipe("cpu", res)
+    device = _device(device)
+    sources = {
+        "real": [real_train],
+        "synthetic": [synthetic],
+        "real+synthetic": [real_train, synthetic],
+    }
+    results = {
+        arm: evaluate_arm(sources[arm], real_test, recipe, seeds, device, at_native, progress, arm)
+        for arm in arms
+    }
+    out: dict[str, Any] = {
+        "recipe": dataclasses.asdict(recipe),
+        "seeds": list(seeds),
+        "device": str(device),
+        "resolution": res,
+        "test_count": len(real_test),
+        "arms": results,
+    }
+    if "real" in results:
+        real_f1 = results["real"]["mean"]["f1"]
+        ratio = {
+            a: r["mean"]["f1"] / real_f1 if real_f1 > 0 else float("nan")
+            for a, r in results.items()
+        }
+        out["f1_relative_to_real"] = ratio
+    return out

@@ -1,0 +1,147 @@
+"""Vessel-tree statistics of binary masks, and how far the synthetic ones are from the real.
+
+Stage I of the pipeline generates vessel masks, so their geometry is judged on its own, before
+any image is rendered: how much of the field of view is vessel, how long and how branched the
+tree is, how wide the vessels are and how fragmented the mask is. Every statistic is computed
+per image, so real and synthetic sets are compared as distributions (Wasserstein distance)
+as well as by their means.
+
+Lengths and widths are scaled to be comparable across working resolutions: a length is given
+in image sides, a width in "pixels at 512", i.e. as if the image were 512 pixels wide.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from scipy import ndimage
+from scipy.stats import wasserstein_distance
+from skimage.morphology import skeletonize
+
+from synthmed.errors import UserError
+
+STATISTICS = (
+    "vessel_fraction",
+    "skeleton_length",
+    "branch_points",
+    "end_points",
+    "mean_width",
+    "components",
+)
+REFERENCE_SIDE = 512  # widths are reported as pixels at this side
+_EIGHT_CONNECTED = np.ones((3, 3), dtype=bool)
+_NEIGHBOURS = np.array([[1, 1, 1], [1, 0, 1], [1, 1, 1]], dtype=np.uint8)
+
+
+def _check(masks: np.ndarray, fov: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    if masks.ndim != 3 or masks.shape != fov.shape:
+        raise UserError(
+            f"vessel masks {masks.shape} and field of view {fov.shape} must both be (N, H, W)"
+        )
+    fov = fov.astype(bool)
+    # A generated mask may stray outside the FOV; only the part inside it is anatomy.
+    return masks.astype(bool) & fov, fov
+
+
+def _skeleton_and_widths(mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The 1-pixel skeleton and the vessel width (pixels) at each skeleton pixel.
+
+    The Euclidean distance transform at a centre-line pixel measures to the *centre* of the
+    nearest background pixel, half a pixel beyond the vessel edge on each side, so a vessel
+    drawn w pixels wide gives 2 * d = w + 1 on its centre line: subtract that one pixel.
+    """
+    skeleton = skeletonize(mask)
+    distance = ndimage.distance_transform_edt(mask)
+    return skeleton, 2.0 * distance[skeleton] - 1.0
+
+
+def _image_statistics(mask: np.ndarray, fov: np.ndarray) -> dict[str, float]:
+    side = mask.shape[1]
+    skeleton, widths = _skeleton_and_widths(mask)
+    neighbours = ndimage.convolve(skeleton.astype(np.uint8), _NEIGHBOURS, mode="constant")
+    neighbours = np.where(skeleton, neighbours, 0)
+    # Around a junction several adjacent skeleton pixels each have >= 3 neighbours (a plus
+    # sign gives 5 of them); count each 8-connected cluster of such pixels as one junction.
+    _, branch_points = ndimage.label(neighbours >= 3, structure=_EIGHT_CONNECTED)
+    _, components = ndimage.label(mask, structure=_EIGHT_CONNECTED)
+    fov_pixels = fov.sum()
+    return {
+        "vessel_fraction": float(mask.sum() / fov_pixels) if fov_pixels else 0.0,
+        "skeleton_length": float(skeleton.sum() / side),
+        "branch_points": float(branch_points),
+        "end_points": float((neighbours == 1).sum()),
+        # An empty mask has no width; 0 keeps the per-image arrays finite for the distances.
+        "mean_width": float(widths.mean() / side * REFERENCE_SIDE) if widths.size else 0.0,
+        "components": float(components),
+    }
+
+
+def vessel_statistics(masks: np.ndarray, fov: np.ndarray) -> dict[str, np.ndarray]:
+    """Per-image vessel-tree statistics of a set of binary masks.
+
+    Args:
+        masks: (N, H, W) vessel masks, nonzero = vessel.
+        fov: (N, H, W) field-of-view masks, nonzero = inside.
+
+    Returns:
+        One (N,) float array per name in :data:`STATISTICS`:
+        ``vessel_fraction`` (vessel pixels / FOV pixels), ``skeleton_length`` (skeleton pixels
+        / image side), ``branch_points`` (junctions: 8-connected clusters of skeleton pixels
+        with >= 3 skeleton neighbours), ``end_points`` (skeleton pixels with exactly one),
+        ``mean_width`` (mean vessel width along the skeleton, in pixels at 512) and
+        ``components`` (8-connected components of the mask).
+    """
+    masks, fov = _check(masks, fov)
+    rows = [_image_statistics(m, f) for m, f in zip(masks, fov, strict=True)]
+    return {name: np.array([r[name] for r in rows], dtype=np.float64) for name in STATISTICS}
+
+
+def _relative_difference(real_mean: float, synth_mean: float) -> float:
+    if real_mean == 0:
+        return 0.0 if synth_mean == 0 else float("inf")
+    return (synth_mean - real_mean) / abs(real_mean)
+
+
+def compare_vessel_statistics(
+    real: dict[str, np.ndarray], synth: dict[str, np.ndarray]
+) -> dict[str, dict[str, float]]:
+    """Compare two outputs of :func:`vessel_statistics`, statistic by statistic.
+
+    For each statistic: the mean and (population) standard deviation of each set,
+    ``relative_difference_of_means`` = (synth - real) / |real|, and ``wasserstein``, the
+    1-Wasserstein distance between the two per-image distributions (in the statistic's units).
+    """
+    out = {}
+    for name in STATISTICS:
+        if name not in real or name not in synth:
+            continue
+        r, s = np.asarray(real[name], float), np.asarray(synth[name], float)
+        out[name] = {
+            "real_mean": float(r.mean()),
+            "real_std": float(r.std()),
+            "synth_mean": float(s.mean()),
+            "synth_std": float(s.std()),
+            "relative_difference_of_means": _relative_difference(float(r.mean()), float(s.mean())),
+            "wasserstein": float(wasserstein_distance(r, s)),
+        }
+    return out
+
+
+def width_histograms(
+    masks: np.ndarray, fov: np.ndarray, bins: int | np.ndarray = 24, max_width: float = 48.0
+) -> tuple[np.ndarray, np.ndarray]:
+    """Distribution of vessel width over all skeleton pixels of a set, for plotting.
+
+    Widths are in pixels at 512, pooled over the images. With ``bins`` an integer the bins are
+    equal over [0, ``max_width``] (wider vessels fall in the last bin), so that histograms of
+    a real and a synthetic set share their bins; an array of edges is used as it is.
+
+    Returns:
+        (probabilities, edges): probabilities sum to 1 (all zeros if there is no vessel).
+    """
+    masks, fov = _check(masks, fov)
+    widths = [_skeleton_and_widths(m)[1] / m.shape[1] * REFERENCE_SIDE for m in masks if m.any()]
+    pooled = np.concatenate(widths) if widths else np.zeros(0)
+    edges = np.linspace(0.0, max_width, bins + 1) if np.isscalar(bins) else np.asarray(bins)
+    counts, edges = np.histogram(np.clip(pooled, edges[0], edges[-1]), bins=edges)
+    total = counts.sum()
+    return (counts / total if total else counts.astype(float)), edges
