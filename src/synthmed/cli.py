@@ -89,6 +89,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--device", default="auto")
     p.add_argument("--save-pipeline", help="also save both stages as one pipeline folder")
 
+    from synthmed.evaluation.commands import add_parsers
+
+    add_parsers(sub)
+
     p = sub.add_parser("demo", help="everything on the embedded phantom data, in minutes")
     p.add_argument("--out", default="synthmed-demo", help="demo folder (default synthmed-demo)")
     p.add_argument("--device", default="auto")
@@ -191,6 +195,10 @@ def run(args: argparse.Namespace) -> None:
         _train(args)
     elif args.command == "generate":
         _generate(args)
+    elif args.command == "evaluate":
+        from synthmed.evaluation.commands import run as run_evaluation
+
+        run_evaluation(args)
     elif args.command == "demo":
         from synthmed.demo import run_demo
 

@@ -129,7 +129,7 @@ def segmentation_scores(
     if not len(probs) == len(truths) == len(fovs):
         raise ValueError(f"{len(probs)} predictions, {len(truths)} masks, {len(fovs)} FOVs")
     scores, labels = [], []
-    for p, t, f in zip(probs, truths, fovs):
+    for p, t, f in zip(probs, truths, fovs, strict=True):
         if not p.shape == t.shape == f.shape:
             raise ValueError(f"shapes differ: prediction {p.shape}, mask {t.shape}, FOV {f.shape}")
         inside = f > 0
@@ -164,5 +164,5 @@ def score_dataset(
     """
     if native is None:
         return segmentation_scores(prob, data.masks, data.fov, threshold)
-    mapped = [to_native(p, t) for p, t in zip(prob, data.meta["transforms"])]
+    mapped = [to_native(p, t) for p, t in zip(prob, data.meta["transforms"], strict=True)]
     return segmentation_scores(mapped, [t for t, _ in native], [f for _, f in native], threshold)

@@ -1,0 +1,155 @@
+"""``synthmed evaluate utility | fidelity | all``: argument parsing and printing only."""
+
+from __future__ import annotations
+
+import argparse
+import shlex
+import sys
+from pathlib import Path
+from typing import Any
+
+from synthmed.errors import UserError
+from synthmed.files import read_json, write_json
+
+
+def add_parsers(sub: argparse._SubParsersAction) -> None:
+    """Register ``evaluate`` and its three sub-commands on the top-level parser."""
+    p = sub.add_parser("evaluate", help="utility and fidelity of synthetic data; the report")
+    kinds = p.add_subparsers(dest="evaluation", required=True)
+
+    def common(q: argparse.ArgumentParser) -> None:
+        q.add_argument("--synthetic", required=True, help="generated folder (synthmed generate)")
+        q.add_argument("--res", type=int, help="working resolution (default: the synthetic set's)")
+        q.add_argument("--device", default="auto")
+        q.add_argument("--out", help="folder for the JSON results (and the report for 'all')")
+
+    def utility_args(q: argparse.ArgumentParser) -> None:
+        q.add_argument("--real-train", required=True, help="real training pairs (any layout)")
+        q.add_argument("--real-test", required=True, help="held-out real pairs (any layout)")
+        q.add_argument("--budget", default="cpu", help="smoke | cpu | full | number of steps")
+        q.add_argument("--seeds", type=int, default=3, help="seeds per arm (default 3)")
+
+    def fidelity_args(q: argparse.ArgumentParser) -> None:
+        q.add_argument("--inception-weights", help="local InceptionV3 weights for FID/KID")
+        q.add_argument(
+            "--extractor-steps", type=int, default=300, help="steps of the domain extractor"
+        )
+
+    q = kinds.add_parser("utility", help="segmenters trained on real / synthetic / both")
+    common(q)
+    utility_args(q)
+    q = kinds.add_parser("fidelity", help="KL of histograms, vessel statistics, FID/KID/PRDC")
+    common(q)
+    q.add_argument("--real", required=True, help="real pairs the generators learnt from")
+    fidelity_args(q)
+    q = kinds.add_parser("all", help="utility + fidelity + figures -> report.html, metrics.json")
+    common(q)
+    utility_args(q)
+    fidelity_args(q)
+    q.add_argument("--baseline", help="a second generated folder (e.g. the single GAN)")
+    q.add_argument("--baseline-name", default="single GAN", help="its name in the report")
+    q.add_argument("--runs", nargs="*", default=[], help="NAME=RUN_DIR training runs for curves")
+
+
+def _load(path: str, res: int) -> Any:
+    from synthmed.data.sources import load_any
+
+    return load_any(path, res)
+
+
+def _resolution(args: argparse.Namespace) -> int:
+    if args.res:
+        return args.res
+    manifest = Path(args.synthetic) / "manifest.json"
+    if manifest.is_file():
+        return int(read_json(manifest)["resolution"])
+    raise UserError(f"{args.synthetic}: no manifest.json to take the resolution from; pass --res")
+
+
+def run(args: argparse.Namespace) -> None:
+    """Run one ``evaluate`` sub-command and print its headline numbers."""
+    from synthmed.evaluation.utility import budget_recipe
+
+    res = _resolution(args)
+    synthetic = _load(args.synthetic, res)
+    command = "synthmed " + " ".join(shlex.quote(a) for a in sys.argv[1:])
+    if args.evaluation == "utility":
+        from synthmed.evaluation.utility import evaluate_utility
+
+        result = evaluate_utility(
+            _load(args.real_train, res),
+            synthetic,
+            _load(args.real_test, res),
+            budget_recipe(args.budget, res),
+            tuple(range(args.seeds)),
+            args.device,
+        )
+        for arm, r in result["arms"].items():
+            m, s = r["mean"], r["std"]
+            print(f"{arm:>16}: F1 {m['f1']:.4f} ± {s['f1']:.4f}   AUC {m['auc']:.4f}")
+    elif args.evaluation == "fidelity":
+        from synthmed.evaluation.suite import evaluate_fidelity, pick_extractor
+
+        real = _load(args.real, res)
+        extractor = pick_extractor(
+            real, args.inception_weights, args.extractor_steps, device=args.device
+        )
+        result = evaluate_fidelity(real, {"synthetic": synthetic}, extractor)
+        s = result["sets"]["synthetic"]
+        floor = result["kl_real_floor"]
+        print(f"KL mean {s['kl']['mean']:.4f} (real-vs-real floor {floor['mean']:.4f})")
+        print(
+            f"FID {s['features']['fid']:.3f}  KID {s['features']['kid_mean']:.4f}  "
+            f"[{result['extractor']}]"
+        )
+    else:
+        result = _run_all(args, res, synthetic, command)
+    result["context"] = {"command": command}
+    if args.out:
+        if args.evaluation != "all":
+            write_json(Path(args.out) / f"{args.evaluation}.json", result)
+        print(f"results in {args.out}")
+
+
+def _run_all(args: argparse.Namespace, res: int, synthetic: Any, command: str) -> dict:
+    from synthmed.evaluation import plots
+    from synthmed.evaluation.report import write_report
+    from synthmed.evaluation.suite import evaluate_all, machine, pick_extractor
+    from synthmed.evaluation.utility import budget_recipe
+
+    if not args.out:
+        raise UserError("evaluate all: --out is required (the report folder)")
+    real_train, real_test = _load(args.real_train, res), _load(args.real_test, res)
+    sets = {"dual GAN": synthetic}
+    if args.baseline:
+        sets[args.baseline_name] = _load(args.baseline, res)
+    runs = {}
+    for item in args.runs:
+        name, sep, path = item.partition("=")
+        if not sep or not Path(path).is_dir():
+            raise UserError(f"--runs {item}: expected NAME=RUN_DIR with an existing folder")
+        runs[name] = Path(path)
+    extractor = pick_extractor(
+        real_train, args.inception_weights, args.extractor_steps, device=args.device
+    )
+    metrics = evaluate_all(
+        real_train,
+        real_test,
+        sets,
+        budget_recipe(args.budget, res),
+        tuple(range(args.seeds)),
+        extractor,
+        args.device,
+    )
+    metrics["context"] = {"command": command, "machine": machine(), "resolution": res}
+    figures = {
+        "samples": plots.samples_figure({"real": real_train, **sets}),
+        "training_losses": plots.loss_curves_figure(runs),
+        "intensity_histograms": plots.histograms_figure({"real": real_train, **sets}),
+        "vessel_widths": plots.widths_figure({"real": real_train, **sets}),
+    }
+    path = write_report(args.out, metrics, figures)
+    for arm, r in metrics["utility"]["arms"].items():
+        print(f"{arm:>28}: F1 {r['mean']['f1']:.4f} ± {r['std']['f1']:.4f}")
+    print(f"report: {path}")
+    return metrics

@@ -1,0 +1,103 @@
+"""Figures for the evaluation report (matplotlib, headless), returned as PNG bytes."""
+
+from __future__ import annotations
+
+import io
+import json
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")  # no display on servers and CI
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+
+from synthmed.data.prepared import PreparedDataset  # noqa: E402
+from synthmed.evaluation.fidelity import channel_names, intensity_histograms  # noqa: E402
+from synthmed.evaluation.vessels import width_histograms  # noqa: E402
+
+
+def png_bytes(fig: plt.Figure) -> bytes:
+    """Render a figure to PNG bytes and close it."""
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=100, bbox_inches="tight")
+    plt.close(fig)
+    return buf.getvalue()
+
+
+def overlay(image: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    """The image with its vessel mask drawn in green at half opacity: (H, W, 3) uint8."""
+    rgb = image if image.shape[-1] == 3 else np.repeat(image, 3, axis=-1)
+    out = rgb.astype(np.float32)
+    m = mask.astype(bool)
+    out[m] = 0.5 * out[m] + 0.5 * np.array([0, 255, 0], np.float32)
+    return out.round().astype(np.uint8)
+
+
+def samples_figure(sets: dict[str, PreparedDataset], n: int = 6) -> bytes:
+    """One row per set: ``n`` images, then the same with their masks overlaid."""
+    fig, axes = plt.subplots(2 * len(sets), n, figsize=(1.6 * n, 3.3 * len(sets)), squeeze=False)
+    for r, (name, data) in enumerate(sets.items()):
+        for c in range(n):
+            for k, ax in enumerate((axes[2 * r, c], axes[2 * r + 1, c])):
+                ax.axis("off")
+                if c >= len(data):
+                    continue
+                img = data.images[c]
+                shown = overlay(img, data.masks[c]) if k else img
+                ax.imshow(shown[..., 0] if shown.shape[-1] == 1 else shown, cmap="gray")
+            axes[2 * r, 0].set_title(name, loc="left", fontsize=9)
+            axes[2 * r + 1, 0].set_title(f"{name}: masks overlaid", loc="left", fontsize=9)
+    fig.tight_layout()
+    return png_bytes(fig)
+
+
+def loss_curves_figure(runs: dict[str, Path]) -> bytes | None:
+    """Losses from each run's ``stats.jsonl`` against images seen; None without runs."""
+    runs = {
+        k: Path(v) / "stats.jsonl" for k, v in runs.items() if (Path(v) / "stats.jsonl").is_file()
+    }
+    if not runs:
+        return None
+    fig, axes = plt.subplots(1, len(runs), figsize=(4.5 * len(runs), 3), squeeze=False)
+    for ax, (name, path) in zip(axes[0], runs.items(), strict=True):
+        rows = [json.loads(line) for line in path.read_text().splitlines() if line]
+        x = [r["images"] for r in rows]
+        for key in sorted(k for k in rows[0] if k.startswith("loss")):
+            ax.plot(x, [r[key] for r in rows], label=key, lw=1)
+        ax.set_title(name, fontsize=9)
+        ax.set_xlabel("images seen")
+        ax.legend(fontsize=7)
+    fig.tight_layout()
+    return png_bytes(fig)
+
+
+def histograms_figure(sets: dict[str, PreparedDataset], bins: int = 64) -> bytes:
+    """Intensity histograms inside the field of view, one panel per channel."""
+    first = next(iter(sets.values()))
+    names = channel_names(first.channels)
+    fig, axes = plt.subplots(1, len(names), figsize=(4 * len(names), 2.8), squeeze=False)
+    centres = (np.arange(bins) + 0.5) * 256 / bins
+    for name, data in sets.items():
+        h = intensity_histograms(data.images, data.fov, bins)
+        for c, ax in enumerate(axes[0]):
+            ax.plot(centres, h[c], label=name, lw=1)
+    for c, ax in enumerate(axes[0]):
+        ax.set_title(f"{names[c]} inside the FOV", fontsize=9)
+        ax.set_xlabel("intensity")
+        ax.legend(fontsize=7)
+    fig.tight_layout()
+    return png_bytes(fig)
+
+
+def widths_figure(sets: dict[str, PreparedDataset], bins: int = 20) -> bytes:
+    """Distribution of vessel widths (pixels at 512 px) along the skeleton."""
+    fig, ax = plt.subplots(figsize=(5, 3))
+    for name, data in sets.items():
+        hist, edges = width_histograms(data.masks, data.fov, bins)
+        ax.step(edges[:-1], hist, where="post", label=name)
+    ax.set_xlabel("vessel width (px at 512)")
+    ax.set_ylabel("fraction of skeleton")
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    return png_bytes(fig)

@@ -1,0 +1,145 @@
+"""Write ``report.html`` + ``metrics.json`` (+ the figures as PNG files) into one folder.
+
+The HTML is self-contained (figures embedded as data URIs, no scripts), so it opens offline
+and survives being mailed around; the PNGs are written beside it for slides.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import json
+import math
+from pathlib import Path
+from typing import Any
+
+from synthmed.evaluation.vessels import STATISTICS as VESSEL_STATS
+from synthmed.files import atomic_write, write_json
+
+UTILITY_SCORES = ("f1", "auc", "accuracy", "sensitivity", "specificity")
+FEATURE_SCORES = ("fid", "kid_mean", "kid_std", "precision", "recall", "density", "coverage")
+
+CSS = """
+body{font-family:system-ui,sans-serif;max-width:1100px;margin:2em auto;padding:0 1em;color:#222}
+table{border-collapse:collapse;margin:.5em 0 1.5em}td,th{border:1px solid #ccc;padding:3px 8px;
+text-align:right}th{background:#f3f3f3}td:first-child,th:first-child{text-align:left}
+code,pre{background:#f6f6f6;padding:2px 4px}pre{padding:8px;white-space:pre-wrap}
+img{max-width:100%}.note{color:#555;font-size:.9em}
+"""
+
+
+def fmt(x: Any) -> str:
+    """Numbers to 4 significant digits; anything else as text."""
+    if isinstance(x, float):
+        return "nan" if math.isnan(x) else f"{x:.4g}"
+    return html.escape(str(x))
+
+
+def table(header: list[str], rows: list[list[Any]]) -> str:
+    """An HTML table from a header and rows of cells (numbers formatted)."""
+    head = "".join(f"<th>{html.escape(h)}</th>" for h in header)
+    body = "".join("<tr>" + "".join(f"<td>{fmt(c)}</td>" for c in r) + "</tr>" for r in rows)
+    return f"<table><tr>{head}</tr>{body}</table>"
+
+
+def mean_std(summary: dict[str, Any], key: str) -> str:
+    """'mean ± std' of one score of an arm's summary."""
+    return f"{fmt(summary['mean'][key])} ± {fmt(summary['std'][key])}"
+
+
+def utility_section(u: dict[str, Any]) -> str:
+    """Table of the segmentation scores of every arm, mean ± std over seeds."""
+    rows = [
+        [arm] + [mean_std(r, k) for k in UTILITY_SCORES] + [u["f1_relative_to_real"].get(arm)]
+        for arm, r in u["arms"].items()
+    ]
+    recipe = ", ".join(f"{k}={v}" for k, v in u["recipe"].items())
+    return (
+        "<h2>Utility: train on synthetic, test on real</h2>"
+        f"<p class=note>Same segmentation recipe and step budget for every arm ({recipe}); "
+        f"seeds {u['seeds']}; scores on the held-out real images at native size, pixels inside "
+        "the field-of-view mask only, threshold 0.5; F1 = Dice of the vessel class.</p>"
+        + table(["arm"] + list(UTILITY_SCORES) + ["F1 / real F1"], rows)
+    )
+
+
+def fidelity_section(f: dict[str, Any]) -> str:
+    """KL, vessel statistics and feature-metric tables for every synthetic set."""
+    floor = f["kl_real_floor"]
+    channels = list(floor["per_channel_mean"])
+    kl_rows = [
+        ["real vs real (floor)"]
+        + [floor["per_channel_mean"][c] for c in channels]
+        + [f"{fmt(floor['mean'])} ± {fmt(floor['std'])}"]
+    ]
+    kl_rows += [
+        [name] + [s["kl"]["per_channel"][c] for c in channels] + [s["kl"]["mean"]]
+        for name, s in f["sets"].items()
+    ]
+    out = [
+        "<h2>Fidelity: how close are the distributions</h2>",
+        f"<h3>Intensity histograms</h3><p class=note>{html.escape(f['kl_definition'])}. The "
+        "floor is the same KL between two random halves of the real set (mean ± std).</p>",
+        table(["set"] + channels + ["mean"], kl_rows),
+        "<h3>Vessel statistics (Stage I on its own)</h3>",
+    ]
+    for name, s in f["sets"].items():
+        rows = []
+        for k in VESSEL_STATS:
+            v = s["vessels"].get(k)
+            if v:
+                rows.append(
+                    [
+                        k,
+                        f"{fmt(v['real_mean'])} ± {fmt(v['real_std'])}",
+                        f"{fmt(v['synth_mean'])} ± {fmt(v['synth_std'])}",
+                        v["relative_difference_of_means"],
+                        v["wasserstein"],
+                    ]
+                )
+        out.append(f"<p><b>{html.escape(name)}</b></p>")
+        out.append(table(["statistic", "real", name, "rel. diff. of means", "Wasserstein"], rows))
+    rows = [
+        [name, s["count"]] + [s["features"].get(k) for k in FEATURE_SCORES]
+        for name, s in f["sets"].items()
+    ]
+    out.append(
+        f"<h3>Feature metrics</h3><p class=note>Feature extractor: <b>{html.escape(f['extractor'])}"
+        "</b>. Numbers from different extractors are not comparable. With few images FID is "
+        "biased upwards; compare with the held-out real row, not with published FIDs.</p>"
+    )
+    out.append(table(["set", "n"] + list(FEATURE_SCORES), rows))
+    return "".join(out)
+
+
+def write_report(
+    out: str | Path,
+    metrics: dict[str, Any],
+    figures: dict[str, bytes | None],
+    title: str = "SynthMed evaluation",
+) -> Path:
+    """Write ``metrics.json``, ``figures/*.png`` and ``report.html``; return the HTML path."""
+    out = Path(out)
+    parts = [f"<!doctype html><meta charset=utf-8><title>{title}</title><style>{CSS}</style>"]
+    parts.append(f"<h1>{html.escape(title)}</h1>")
+    ctx = metrics.get("context", {})
+    if ctx:
+        parts.append(f"<p>Command:</p><pre>{html.escape(ctx.get('command', ''))}</pre>")
+        parts.append(
+            f"<p class=note>Machine: {html.escape(json.dumps(ctx.get('machine', {})))}</p>"
+        )
+    for name, png in figures.items():
+        if png is None:
+            continue
+        atomic_write(out / "figures" / f"{name}.png", lambda p, b=png: p.write_bytes(b))
+        uri = "data:image/png;base64," + base64.b64encode(png).decode()
+        parts.append(f"<h2>{html.escape(name.replace('_', ' ').capitalize())}</h2>")
+        parts.append(f'<img alt="{html.escape(name)}" src="{uri}">')
+    if "utility" in metrics:
+        parts.append(utility_section(metrics["utility"]))
+    if "fidelity" in metrics:
+        parts.append(fidelity_section(metrics["fidelity"]))
+    write_json(out / "metrics.json", metrics)
+    text = "\n".join(parts)
+    atomic_write(out / "report.html", lambda p: p.write_text(text, encoding="utf-8"))
+    return out / "report.html"

@@ -1,0 +1,190 @@
+"""Downstream utility: DRIVE-protocol scores, native-size mapping, and seeded segmenter runs."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from monai.metrics import compute_roc_auc
+from PIL import Image
+
+from synthmed.data.prepared import square_resize
+from synthmed.data.sources import phantom_dataset, prepare_source
+from synthmed.errors import UserError
+from synthmed.evaluation.protocol import (
+    load_native_truths,
+    native_truth,
+    score_dataset,
+    segmentation_scores,
+    to_native,
+)
+from synthmed.evaluation.utility import (
+    ARMS,
+    budget_recipe,
+    build_network,
+    evaluate_arm,
+    evaluate_utility,
+    predict,
+    train_segmenter,
+)
+
+SCORES = {"f1", "auc", "accuracy", "sensitivity", "specificity"}
+
+
+@pytest.fixture(autouse=True, scope="module")
+def one_thread() -> Iterator[None]:
+    # On the shared 2-core machine, two OpenMP threads competing with other jobs run these
+    # small convolutions several times slower than one thread does.
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+def _truth_and_fov(seed: int = 0, shape: tuple[int, int] = (40, 36)) -> tuple[np.ndarray, ...]:
+    rng = np.random.default_rng(seed)
+    truth = (rng.random(shape) < 0.2).astype(np.uint8)
+    fov = np.zeros(shape, np.uint8)
+    fov[5:-5, 4:-8] = 1
+    return truth, fov
+
+
+def test_perfect_prediction_scores_one() -> None:
+    truth, fov = _truth_and_fov()
+    scores = segmentation_scores(truth.astype(np.float32), truth, fov)
+    assert set(scores) == SCORES
+    assert all(v == pytest.approx(1.0) for v in scores.values())
+
+
+def test_all_background_prediction() -> None:
+    truth, fov = _truth_and_fov()
+    scores = segmentation_scores(np.zeros(truth.shape, np.float32), truth, fov)
+    assert scores["f1"] == 0 and scores["sensitivity"] == 0 and scores["specificity"] == 1
+    assert scores["auc"] == pytest.approx(0.5)  # one tie for every pixel
+
+
+def test_pixels_outside_fov_are_ignored() -> None:
+    truth, fov = _truth_and_fov()
+    prob = np.random.default_rng(1).random(truth.shape).astype(np.float32)
+    before = segmentation_scores(prob, truth, fov)
+    outside = fov == 0
+    prob2, truth2 = prob.copy(), truth.copy()
+    prob2[outside], truth2[outside] = 1.0, 1 - truth[outside]
+    assert segmentation_scores(prob2, truth2, fov) == before
+
+
+def test_pooling_and_auc_match_monai() -> None:
+    (t1, f1), (t2, f2) = _truth_and_fov(0), _truth_and_fov(1, (30, 50))
+    rng = np.random.default_rng(2)
+    # Rounded probabilities, so that ties are exercised too.
+    p1, p2 = (np.round(rng.random(t.shape) * 0.6 + 0.4 * t, 1) for t in (t1, t2))
+    pooled = segmentation_scores([p1, p2], [t1, t2], [f1, f2])
+    inside = np.concatenate([p1[f1 > 0], p2[f2 > 0]]), np.concatenate([t1[f1 > 0], t2[f2 > 0]])
+    flat = segmentation_scores(inside[0][None], inside[1][None], np.ones_like(inside[1])[None])
+    assert pooled == pytest.approx(flat)
+    monai_auc = compute_roc_auc(torch.from_numpy(inside[0]), torch.from_numpy(inside[1]))
+    assert pooled["auc"] == pytest.approx(monai_auc)
+
+
+def _native_example(h: int = 150, w: int = 130) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """A non-square photo with an off-centre elliptical FOV and thick 'vessels' inside it."""
+    yy, xx = np.mgrid[:h, :w]
+    fov = ((yy - 70) / 60.0) ** 2 + ((xx - 75) / 48.0) ** 2 <= 1
+    vessels = (np.abs(yy - 0.8 * xx - 10) < 4) | (np.abs(xx - 60) < 3) | (np.abs(yy - 90) < 3)
+    mask = vessels & fov
+    image = np.where(fov, 160, 0).astype(np.uint8)
+    image = np.stack([image, np.where(mask, 60, image).astype(np.uint8), image // 2], -1)
+    return image, mask, fov
+
+
+def test_to_native_round_trip() -> None:
+    image, mask, fov = _native_example()
+    _, small_mask, _, transform = square_resize(image, mask, fov, 128)
+    back = to_native(small_mask.astype(np.float32), transform)
+    assert back.shape == tuple(transform["native_size"]) == mask.shape
+    hit = (back >= 0.5) & fov
+    dice = 2 * np.sum(hit & mask) / (hit.sum() + mask.sum())
+    assert dice > 0.9
+    assert to_native(small_mask, {}) is small_mask  # no geometry: unchanged
+
+
+def test_budgets() -> None:
+    assert budget_recipe("smoke", 64).patch == 64 and budget_recipe("smoke", 32).patch == 32
+    assert budget_recipe("cpu", 256).patch == 96 and budget_recipe("full", 512).patch == 128
+    assert budget_recipe("full", 64).steps == 20_000
+    assert budget_recipe(250, 64).steps == budget_recipe("250", 64).steps == 250
+    for bad in ("huge", 0):
+        with pytest.raises(UserError):
+            budget_recipe(bad, 64)
+
+
+def test_resolution_mismatch_is_a_user_error() -> None:
+    real, synthetic = phantom_dataset(2, 32), phantom_dataset(2, 64)
+    with pytest.raises(UserError, match=r"64 px .* 32 px"):
+        evaluate_utility(real, synthetic, real, budget_recipe("smoke", 32), device="cpu")
+
+
+def test_trained_segmenter_beats_untrained() -> None:
+    data = phantom_dataset(8, 64, seed=0)
+    recipe = budget_recipe("smoke", 64)
+    model = train_segmenter([data], recipe, seed=0, device="cpu", progress=False)
+    trained = score_dataset(predict(model, data, "cpu", recipe.patch), data)
+    torch.manual_seed(0)
+    untrained_model = build_network(recipe, data.channels)
+    untrained = score_dataset(predict(untrained_model, data, "cpu", recipe.patch), data)
+    assert trained["f1"] > 0.6 and trained["auc"] > 0.9
+    assert trained["f1"] > untrained["f1"] + 0.3
+
+
+def test_evaluate_utility_all_arms_and_determinism() -> None:
+    real, synthetic, test = (phantom_dataset(4, 32, seed=s) for s in (0, 1, 2))
+    # Fewer steps than "smoke": this checks the bookkeeping, not the quality.
+    recipe = dataclasses.replace(budget_recipe("smoke", 32), steps=15)
+    result = evaluate_utility(real, synthetic, test, recipe, seeds=(0, 1), device="cpu")
+    assert result["recipe"]["steps"] == 15 and result["seeds"] == [0, 1]
+    assert set(result["arms"]) == set(ARMS) == set(result["f1_relative_to_real"])
+    for arm in result["arms"].values():
+        assert arm["scored_at"] == "working"  # phantoms have no native files
+        assert SCORES | {"seconds"} <= set(arm["mean"]) and set(arm["mean"]) == set(arm["std"])
+        assert [r["seed"] for r in arm["per_seed"]] == [0, 1]
+    assert result["arms"]["real+synthetic"]["train_sizes"] == [4, 4]
+    again = evaluate_arm([real], test, recipe, seeds=(0,), device="cpu", progress=False)
+    first = result["arms"]["real"]["per_seed"][0]
+    assert {k: again["per_seed"][0][k] for k in SCORES} == {k: first[k] for k in SCORES}
+
+
+def _write_drive(root: Path, count: int = 2) -> None:
+    """A tiny DRIVE-layout training folder: tif photos, gif vessel masks and gif FOVs."""
+    for sub in ("images", "1st_manual", "mask"):
+        (root / "training" / sub).mkdir(parents=True)
+    for k in range(count):
+        image, mask, fov = _native_example(66, 70)  # DRIVE-like: portrait-ish, off-centre FOV
+        image, mask, fov = np.roll(image, k, 1), np.roll(mask, k, 1), np.roll(fov, k, 1)
+        n = 21 + k
+        Image.fromarray(image).save(root / "training" / "images" / f"{n}_training.tif")
+        Image.fromarray(mask.astype(np.uint8) * 255).save(
+            root / "training" / "1st_manual" / f"{n}_manual1.gif"
+        )
+        Image.fromarray(fov.astype(np.uint8) * 255).save(
+            root / "training" / "mask" / f"{n}_training_mask.gif"
+        )
+
+
+def test_native_size_scoring_through_drive_files(tmp_path: Path) -> None:
+    _write_drive(tmp_path / "DRIVE")
+    data = prepare_source("drive", tmp_path / "DRIVE", 32)
+    truth = native_truth(data.meta["transforms"][0])
+    assert truth is not None and truth[0].shape == truth[1].shape == (66, 70)
+    assert native_truth({"native_size": [32, 32]}) is None  # phantom-like: no files
+    native = load_native_truths(data)
+    assert native is not None
+    # A perfect working-resolution prediction stays near-perfect at native size.
+    perfect = score_dataset(data.masks.astype(np.float32), data, native)
+    assert perfect["f1"] > 0.8 and perfect["auc"] > 0.9
+    recipe = dataclasses.replace(budget_recipe("smoke", 32), steps=3)
+    arm = evaluate_arm([data], data, recipe, seeds=(0,), device="cpu", progress=False)
+    assert arm["scored_at"] == "native" and SCORES <= set(arm["per_seed"][0])
