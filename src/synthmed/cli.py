@@ -93,6 +93,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_parsers(sub)
 
+    p = sub.add_parser("bench", help="speed and memory benchmark (see python -m synthmed.bench -h)")
+    p.add_argument("bench_args", nargs=argparse.REMAINDER, help="options of synthmed.bench")
+
     p = sub.add_parser("demo", help="everything on the embedded phantom data, in minutes")
     p.add_argument("--out", default="synthmed-demo", help="demo folder (default synthmed-demo)")
     p.add_argument("--device", default="auto")
@@ -199,6 +202,10 @@ def run(args: argparse.Namespace) -> None:
         from synthmed.evaluation.commands import run as run_evaluation
 
         run_evaluation(args)
+    elif args.command == "bench":
+        from synthmed.bench import main as bench_main
+
+        bench_main(args.bench_args)
     elif args.command == "demo":
         from synthmed.demo import run_demo
 

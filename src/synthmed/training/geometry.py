@@ -66,6 +66,22 @@ def train_geometry(
         noise_fade_steps: when the noise reaches 0; default ``opts.steps``. Recorded with the
             run, so a resumed run keeps its schedule even when ``--steps`` grows.
     """
+    fade = noise_fade_steps or opts.steps
+    stage = geometry_stage(data, config, opts, instance_noise, blur, fade)
+    extra = {"data": data.meta.get("source", "?"), "resolution": data.resolution}
+    extra["stage"] = {"instance_noise": instance_noise, "blur": blur, "noise_fade_steps": fade}
+    return run_training(stage, opts, Path(out), resume, extra)
+
+
+def geometry_stage(
+    data: PreparedDataset,
+    config: GeometryConfig,
+    opts: TrainOptions,
+    instance_noise: float,
+    blur: bool,
+    fade: int,
+) -> Stage:
+    """Networks, optimisers and the training step of Stage I (also what the benchmark times)."""
     if config.resolution != data.resolution:
         raise ValueError("config.resolution must equal the data's resolution")
     device = pick_device(opts.device)
@@ -86,8 +102,6 @@ def train_geometry(
     ones = torch.ones(opts.batch_size, device=device)
     zeros = torch.zeros(opts.batch_size, device=device)
     fixed_z = torch.randn(SHEET, config.z_dim, generator=torch.Generator().manual_seed(opts.seed))
-
-    fade = noise_fade_steps or opts.steps
 
     def train_step(gen: torch.Generator, step: int) -> dict[str, float]:
         noise = instance_noise * max(0.0, 1 - step / fade)
@@ -133,6 +147,4 @@ def train_geometry(
         fakes_sheet=fakes_sheet,
         reals_sheet=sheet(reals_all[:SHEET]),
     )
-    extra = {"data": data.meta.get("source", "?"), "resolution": data.resolution}
-    extra["stage"] = {"instance_noise": instance_noise, "blur": blur, "noise_fade_steps": fade}
-    return run_training(stage, opts, Path(out), resume, extra)
+    return stage

@@ -36,6 +36,16 @@ def train_texture(
     l1_weight: float = 100.0,
 ) -> Path:
     """Train the Stage II pix2pix on the (mask, image) pairs of ``data``."""
+    stage = texture_stage(data, config, opts, l1_weight)
+    extra = {"data": data.meta.get("source", "?"), "resolution": data.resolution}
+    extra["stage"] = {"l1_weight": l1_weight}
+    return run_training(stage, opts, Path(out), resume, extra)
+
+
+def texture_stage(
+    data: PreparedDataset, config: TextureConfig, opts: TrainOptions, l1_weight: float = 100.0
+) -> Stage:
+    """Networks, optimisers and the training step of Stage II (also what the benchmark times)."""
     if config.out_channels != data.channels:
         raise ValueError("config.out_channels must equal the data's channels")
     device = pick_device(opts.device)
@@ -98,6 +108,4 @@ def train_texture(
         fakes_sheet=fakes_sheet,
         reals_sheet=sheet(fixed_real),
     )
-    extra = {"data": data.meta.get("source", "?"), "resolution": data.resolution}
-    extra["stage"] = {"l1_weight": l1_weight}
-    return run_training(stage, opts, Path(out), resume, extra)
+    return stage

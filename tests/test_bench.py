@@ -1,0 +1,22 @@
+"""The benchmark runs end to end at a tiny size and reports every figure it promises."""
+
+import json
+from pathlib import Path
+
+import pytest
+
+from synthmed.bench import PRESETS, main
+
+pytestmark = pytest.mark.slow
+
+
+def test_bench_tiny(tmp_path: Path) -> None:
+    out = tmp_path / "bench.json"
+    assert main(["--res", "32", "--steps", "1", "--out", str(out)]) == 0
+    result = json.loads(out.read_text())
+    assert result["matmul_gflops"] > 0
+    cases = {(r["stage"], r["preset"]) for r in result["training"]}
+    assert cases == {(s, p) for s in ("geometry", "texture") for p in PRESETS}
+    for r in result["training"]:
+        assert r["images_per_s"] > 0 and r["gflop_per_image"] > 0 and r["peak_rss_mb"] > 0
+        assert 0 < r["fraction_of_matmul"]
