@@ -103,15 +103,17 @@ def run(args: argparse.Namespace) -> None:
             f"[{result['extractor']}]"
         )
     else:
-        result = _run_all(args, res, synthetic, command)
-    result["context"] = {"command": command}
+        _run_all(args, res, synthetic, command)  # writes report.html and metrics.json itself
+        return
     if args.out:
-        if args.evaluation != "all":
-            write_json(Path(args.out) / f"{args.evaluation}.json", result)
+        from synthmed.evaluation.suite import machine
+
+        result["context"] = {"command": command, "machine": machine(), "resolution": res}
+        write_json(Path(args.out) / f"{args.evaluation}.json", result)
         print(f"results in {args.out}")
 
 
-def _run_all(args: argparse.Namespace, res: int, synthetic: Any, command: str) -> dict:
+def _run_all(args: argparse.Namespace, res: int, synthetic: Any, command: str) -> None:
     from synthmed.evaluation import plots
     from synthmed.evaluation.report import write_report
     from synthmed.evaluation.suite import evaluate_all, machine, pick_extractor
@@ -152,4 +154,3 @@ def _run_all(args: argparse.Namespace, res: int, synthetic: Any, command: str) -
     for arm, r in metrics["utility"]["arms"].items():
         print(f"{arm:>28}: F1 {r['mean']['f1']:.4f} ± {r['std']['f1']:.4f}")
     print(f"report: {path}")
-    return metrics
