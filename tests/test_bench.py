@@ -5,18 +5,22 @@ from pathlib import Path
 
 import pytest
 
-from synthmed.bench import PRESETS, main
+from synthmed.bench import main
+from synthmed.presets import PRESETS
 
 pytestmark = pytest.mark.slow
 
 
 def test_bench_tiny(tmp_path: Path) -> None:
     out = tmp_path / "bench.json"
-    assert main(["--res", "32", "--steps", "1", "--out", str(out)]) == 0
+    assert main(["--res", "32", "--steps", "2", "--out", str(out)]) == 0
     result = json.loads(out.read_text())
-    assert result["matmul_gflops"] > 0
+    assert result["matmul_gflops"]["float32"] > 0
     cases = {(r["stage"], r["preset"]) for r in result["training"]}
     assert cases == {(s, p) for s in ("geometry", "texture") for p in PRESETS}
+    assert result["generation"] == []  # generation is measured from 256 px only
     for r in result["training"]:
         assert r["images_per_s"] > 0 and r["gflop_per_image"] > 0 and r["peak_rss_mb"] > 0
+        assert r["speedup_vs_paper"] > 0
+        assert r["stage"] == "geometry" or r["driver_images_per_s"] > 0
         assert 0 < r["fraction_of_matmul"]

@@ -2,9 +2,12 @@
 
 import pytest
 import torch
+from torch import nn
 
 from synthmed.models.dcgan import GeometryConfig, MaskDiscriminator, MaskGenerator
 from synthmed.models.pix2pix import TextureConfig, UNetGenerator, patch_discriminator
+from synthmed.models.upsample import NearestUpConv
+from synthmed.presets import preset
 
 
 @pytest.mark.parametrize("res", [32, 64, 128, 256])
@@ -45,7 +48,7 @@ def test_pix2pix_shapes(res: int, upsample: str) -> None:
 
 def test_pix2pix_paper_sizes() -> None:
     """The paper configuration at 256 is pix2pix's U-Net-256: 8 levels, 54.4 M parameters."""
-    cfg = TextureConfig(resolution=256, in_channels=1)
+    cfg = TextureConfig(resolution=256, in_channels=1, **preset("paper", "texture")["model"])
     assert cfg.levels() == 8
     n = sum(p.numel() for p in UNetGenerator(cfg).parameters())
     assert abs(n - 54.41e6) < 0.01e6
@@ -70,3 +73,21 @@ def test_same_seed_same_networks() -> None:
 def test_bad_resolution_is_refused() -> None:
     with pytest.raises(ValueError, match="power of two"):
         MaskGenerator(GeometryConfig(resolution=48))
+
+
+@pytest.mark.parametrize("bias", [False, True])
+def test_fast_resize_convolution_equals_upsample_then_conv(bias: bool) -> None:
+    """NearestUpConv is an exact re-arrangement of nearest x2 + 3x3 conv, gradients too."""
+    torch.manual_seed(0)
+    m = NearestUpConv(6, 5, bias=bias)
+    x = torch.randn(2, 6, 7, 9, requires_grad=True)
+    fast, slow = m(x), nn.Sequential.forward(m, x)
+    assert fast.shape == (2, 5, 14, 18)
+    assert torch.allclose(fast, slow, atol=1e-5)
+    params = [x, *m.parameters()]
+    g_fast = torch.autograd.grad((fast**2).sum(), params)
+    g_slow = torch.autograd.grad((slow**2).sum(), params)
+    for a, b in zip(g_fast, g_slow, strict=True):
+        assert torch.allclose(a, b, rtol=1e-4, atol=1e-4)
+    # Same parameter names as Sequential(Upsample, Conv2d): older saved models still load.
+    assert set(m.state_dict()) == ({"1.weight", "1.bias"} if bias else {"1.weight"})

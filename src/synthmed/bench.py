@@ -2,9 +2,12 @@
 
 Every figure is taken in one run on one machine, so ratios are meaningful:
 
-* the machine's own limit: float32 matrix-multiply GFLOP/s at the thread count in use;
+* the machine's own limit: matrix-multiply GFLOP/s at the thread count in use, in float32
+  and (where the hardware has it) bfloat16;
 * Stage I and Stage II training images/s and achieved GFLOP/s (FLOPs of one step counted with
-  ``torch.utils.flop_counter``), for SynthMed's default configuration and the paper preset;
+  ``torch.utils.flop_counter``) for SynthMed's default preset, the same in float32, and the
+  paper preset; the ratio to the paper preset; the images/s that ``synthmed train``'s
+  progress bar and ``stats.jsonl`` report for the same case (they must agree);
 * generation: complete (mask, image) pairs per second, PNG writing included;
 * peak resident memory of each case: every case runs in its own process.
 
@@ -17,6 +20,7 @@ import argparse
 import json
 import platform
 import resource
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -27,31 +31,30 @@ from typing import Any
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
+from synthmed.device import native_bf16, pick_precision
 from synthmed.models.dcgan import GeometryConfig
 from synthmed.models.pix2pix import TextureConfig
+from synthmed.presets import preset
 from synthmed.training.options import TrainOptions
 
-# Named configurations. "paper" keeps the paper's / reference implementations' choices
-# (DCGAN with transposed convolutions; pix2pix U-Net-256 with ngf 64, 70x70 PatchGAN, batch 1).
-PRESETS: dict[str, dict[str, Any]] = {
-    "default": {
-        "geometry": {"config": {}, "batch_size": 16},
-        "texture": {"config": {}, "batch_size": 4},
-    },
-    "paper": {
-        "geometry": {"config": {"upsample": "transpose", "ngf": 64, "ndf": 64}, "batch_size": 16},
-        "texture": {"config": {"upsample": "transpose", "ngf": 64, "ndf": 64}, "batch_size": 1},
-    },
+# (preset, precision override) timed for each resolution; "default/fp32" shows what a
+# machine without bfloat16 hardware gets. Stage I, whose targets are quality, not speed,
+# is timed for the two presets only; the progress-bar cross-check runs for Stage II.
+VARIANTS = {
+    "geometry": [("default", None), ("paper", None)],
+    "texture": [("default", None), ("default", "fp32"), ("paper", None)],
 }
 
 
-def matmul_gflops(n: int = 2048, trials: int = 5, seconds: float = 0.5) -> float:
-    """Float32 matrix-multiply rate of this machine at the current thread count.
+def matmul_gflops(
+    dtype: torch.dtype = torch.float32, n: int = 2048, trials: int = 5, seconds: float = 0.5
+) -> float:
+    """Matrix-multiply rate of this machine in ``dtype`` at the current thread count.
 
     The best of several short trials: a shared machine's slow moments are noise, the limit
     is what the hardware can do.
     """
-    a, b = torch.randn(n, n), torch.randn(n, n)
+    a, b = torch.randn(n, n, dtype=dtype), torch.randn(n, n, dtype=dtype)
     a @ b  # warm-up
     best = 0.0
     for _ in range(trials):
@@ -67,21 +70,33 @@ def _peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux: KiB
 
 
-def train_case(stage: str, res: int, preset: str, steps: int) -> dict[str, Any]:
-    """Images/s, FLOPs per image and peak memory of training ``stage`` at ``res``."""
+def _stage(stage: str, res: int, name: str, precision: str | None, steps: int) -> Any:
+    """The Stage (networks, optimisers, step) of ``stage`` in preset ``name`` at ``res``."""
     from synthmed.data.sources import phantom_dataset
     from synthmed.training.geometry import geometry_stage
     from synthmed.training.texture import texture_stage
 
-    p = PRESETS[preset][stage]
+    p = preset(name, stage)
     data = phantom_dataset(4, res, seed=0)
-    opts = TrainOptions(steps=steps, batch_size=p["batch_size"], device="cpu")
+    opts = TrainOptions(
+        steps=steps,
+        batch_size=p["batch_size"],
+        device="cpu",
+        precision=precision or p["precision"],
+        log_every=1,
+        grid_every=10**9,
+        checkpoint_every=10**9,
+    )
     if stage == "geometry":
-        cfg = GeometryConfig(resolution=res, **p["config"])
-        st = geometry_stage(data, cfg, opts, 0.3, True, steps)
+        st = geometry_stage(data, GeometryConfig(resolution=res, **p["model"]), opts, 0.3, True, 1)
     else:
-        cfg = TextureConfig(resolution=res, **p["config"])
-        st = texture_stage(data, cfg, opts)
+        st = texture_stage(data, TextureConfig(resolution=res, **p["model"]), opts)
+    return st, opts
+
+
+def train_case(stage: str, res: int, name: str, precision: str | None, steps: int) -> dict:
+    """Images/s, FLOPs per image and peak memory of training ``stage`` at ``res``."""
+    st, opts = _stage(stage, res, name, precision, steps)
     gen = torch.Generator().manual_seed(0)
     with FlopCounterMode(display=False) as counter:
         st.train_step(gen, 1)  # doubles as warm-up
@@ -95,8 +110,24 @@ def train_case(stage: str, res: int, preset: str, steps: int) -> dict[str, Any]:
         "gflop_per_image": flops_per_image / 1e9,
         "achieved_gflops": ips * flops_per_image / 1e9,
         "batch_size": opts.batch_size,
+        "precision": str(pick_precision(opts.precision, torch.device("cpu"))).split(".")[-1],
         "peak_rss_mb": _peak_rss_mb(),
     }
+
+
+def driver_case(stage: str, res: int, name: str, precision: str | None, steps: int) -> dict:
+    """Images/s as ``synthmed train`` reports it (stats.jsonl, the progress bar's source).
+
+    Runs the real run driver for one warm-up step plus ``steps`` steps and takes the median
+    of the per-step figures after the first.
+    """
+    from synthmed.training.run import run_training
+
+    st, opts = _stage(stage, res, name, precision, steps + 1)
+    with tempfile.TemporaryDirectory() as tmp:
+        run_training(st, opts, Path(tmp) / "run", False, {})
+        rows = [json.loads(line) for line in (Path(tmp) / "run" / "stats.jsonl").open()]
+    return {"driver_images_per_s": statistics.median(r["images_per_s"] for r in rows[1:])}
 
 
 def generate_case(res: int, n: int) -> dict[str, Any]:
@@ -117,7 +148,7 @@ def generate_case(res: int, n: int) -> dict[str, Any]:
         t0 = time.perf_counter()
         generate_dataset(pipe, n, Path(tmp) / "out")
         seconds = time.perf_counter() - t0
-    return {"pairs_per_s": n / seconds, "peak_rss_mb": _peak_rss_mb()}
+    return {"pairs_per_s": n / seconds, "precision": pipe.precision, "peak_rss_mb": _peak_rss_mb()}
 
 
 def _run_case(case: str, steps: int) -> dict[str, Any]:
@@ -129,30 +160,51 @@ def _run_case(case: str, steps: int) -> dict[str, Any]:
 
 def run(resolutions: list[int], steps: int, generate_n: int) -> dict[str, Any]:
     """Measure everything; return the results as one dict (also printed as a table)."""
+    cpu = torch.device("cpu")
+    limits = {"float32": matmul_gflops(torch.float32)}
+    if native_bf16(cpu):
+        limits["bfloat16"] = matmul_gflops(torch.bfloat16)
     result: dict[str, Any] = {
         "machine": {
             "platform": platform.platform(),
+            "processor": platform.processor(),
             "torch": torch.__version__,
             "threads": torch.get_num_threads(),
+            "native_bf16": native_bf16(cpu),
         },
-        "matmul_gflops": matmul_gflops(),
+        "matmul_gflops": limits,
         "training": [],
         "generation": [],
     }
-    peak = result["matmul_gflops"]
-    print(f"float32 matmul: {peak:.1f} GFLOP/s at {torch.get_num_threads()} threads")
-    print(f"{'stage':<9}{'res':>5}{'preset':>9}{'img/s':>9}{'GFLOP/s':>9}{'% matmul':>9}{'MB':>7}")
+    for dtype, rate in limits.items():
+        print(f"{dtype} matmul: {rate:.1f} GFLOP/s at {torch.get_num_threads()} threads")
+    print(
+        f"{'stage':<9}{'res':>5}{'variant':>14}{'batch':>6}{'img/s':>8}{'bar img/s':>10}"
+        f"{'x paper':>8}{'GFLOP/s':>9}{'% matmul':>9}{'MB':>7}"
+    )
     for stage in ("geometry", "texture"):
         for res in resolutions:
-            for preset in PRESETS:
-                r = _run_case(f"train:{stage}:{res}:{preset}", steps)
-                r.update(stage=stage, resolution=res, preset=preset)
-                r["fraction_of_matmul"] = r["achieved_gflops"] / peak
+            rows = []
+            for name, precision in VARIANTS[stage]:
+                if precision == "fp32" and "bfloat16" not in limits:
+                    continue  # the default already is float32 here
+                spec = f"{stage}:{res}:{name}:{precision or ''}"
+                r = _run_case(f"train:{spec}", steps)
+                if stage == "texture":
+                    r |= _run_case(f"driver:{spec}", steps)
+                label = name + (f"/{precision}" if precision else "")
+                r.update(stage=stage, resolution=res, preset=name, variant=label)
+                r["fraction_of_matmul"] = r["achieved_gflops"] / limits[r["precision"]]
+                rows.append(r)
+            paper = next(r for r in rows if r["preset"] == "paper")
+            for r in rows:
+                r["speedup_vs_paper"] = r["images_per_s"] / paper["images_per_s"]
                 result["training"].append(r)
                 print(
-                    f"{stage:<9}{res:>5}{preset:>9}{r['images_per_s']:>9.2f}"
-                    f"{r['achieved_gflops']:>9.1f}{100 * r['fraction_of_matmul']:>8.0f}%"
-                    f"{r['peak_rss_mb']:>7.0f}"
+                    f"{stage:<9}{res:>5}{r['variant']:>14}{r['batch_size']:>6}"
+                    f"{r['images_per_s']:>8.2f}{r.get('driver_images_per_s', 0):>10.2f}"
+                    f"{r['speedup_vs_paper']:>8.2f}{r['achieved_gflops']:>9.1f}"
+                    f"{100 * r['fraction_of_matmul']:>8.0f}%{r['peak_rss_mb']:>7.0f}"
                 )
     for res in resolutions:
         if res < 256:
@@ -169,16 +221,17 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="synthmed bench", description=__doc__.splitlines()[0])
     p.add_argument("--res", type=int, nargs="+", default=[128, 256, 512])
     p.add_argument("--steps", type=int, default=5, help="timed steps per training case")
-    p.add_argument("--generate-n", type=int, default=16, help="pairs per generation case")
+    p.add_argument("--generate-n", type=int, default=32, help="pairs per generation case")
     p.add_argument("--out", default="bench.json", help="where to write the results")
     p.add_argument("--case", help=argparse.SUPPRESS)  # internal: one case in this process
     args = p.parse_args(argv)
     if args.case:
         kind, *rest = args.case.split(":")
-        if kind == "train":
-            r = train_case(rest[0], int(rest[1]), rest[2], args.steps)
-        else:
+        if kind == "generate":
             r = generate_case(int(rest[0]), args.steps)
+        else:
+            measure = train_case if kind == "train" else driver_case
+            r = measure(rest[0], int(rest[1]), rest[2], rest[3] or None, args.steps)
         print(json.dumps(r))
         return 0
     result = run(args.res, args.steps, args.generate_n)

@@ -14,16 +14,29 @@ EXIT_USER_ERROR = 2
 
 
 def _add_train_options(p: argparse.ArgumentParser) -> None:
+    from synthmed.device import PRECISIONS
+    from synthmed.presets import PRESETS
     from synthmed.training.options import TrainOptions
 
     d = TrainOptions()
     p.add_argument("--data", required=True, help="prepared dataset folder (synthmed prepare)")
     p.add_argument("--out", required=True, help="run folder (options, stats, grids, weights)")
+    p.add_argument(
+        "--preset",
+        choices=list(PRESETS),
+        default="default",
+        help="networks, batch size and precision: SynthMed's default or the paper's",
+    )
     p.add_argument("--steps", type=int, help=f"total optimisation steps (default {d.steps})")
-    p.add_argument("--batch-size", type=int, help=f"images per step (default {d.batch_size})")
+    p.add_argument("--batch-size", type=int, help="images per step (default: the preset's)")
     p.add_argument("--lr", type=float, help=f"Adam learning rate (default {d.lr})")
     p.add_argument("--seed", type=int, help=f"random seed (default {d.seed})")
     p.add_argument("--device", help="auto (default), cpu, cuda or cuda:N")
+    p.add_argument(
+        "--precision",
+        choices=PRECISIONS,
+        help="auto: bfloat16 mixed precision where the hardware has it (default: the preset's)",
+    )
     p.add_argument("--log-every", type=int, help=f"steps between stats lines ({d.log_every})")
     p.add_argument("--grid-every", type=int, help=f"steps between sample grids ({d.grid_every})")
     p.add_argument(
@@ -83,10 +96,20 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--texture", help="Stage II run folder")
     p.add_argument("--pipeline", help="pipeline folder (instead of --geometry/--texture)")
     p.add_argument("--single", help="single-GAN run folder (the baseline) instead")
+    p.add_argument(
+        "--masks",
+        help="with --texture only: images for these masks (any dataset layout) instead of Stage I",
+    )
     p.add_argument("--n", type=int, default=100, help="number of pairs (default 100)")
     p.add_argument("--out", required=True, help="new output folder")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--device", default="auto")
+    p.add_argument(
+        "--precision",
+        choices=["auto", "fp32", "bf16"],
+        default="auto",
+        help="auto: bfloat16 where the hardware has it",
+    )
     p.add_argument("--save-pipeline", help="also save both stages as one pipeline folder")
 
     from synthmed.evaluation.commands import add_parsers
@@ -119,6 +142,7 @@ def _train(args: argparse.Namespace) -> None:
         "lr": args.lr,
         "seed": args.seed,
         "device": args.device,
+        "precision": args.precision,
         "log_every": args.log_every,
         "grid_every": args.grid_every,
         "checkpoint_every": args.checkpoint_every,
@@ -132,12 +156,17 @@ def _train(args: argparse.Namespace) -> None:
         if saved.get("kind") != args.stage:
             raise UserError(f"{out}/options.json: a {saved.get('kind')} run, not {args.stage}")
         train = dict(saved["train"])
-        train.update({k: cli_train[k] for k in ("steps", "device") if cli_train[k] is not None})
+        resettable = ("steps", "device", "precision")
+        train.update({k: cli_train[k] for k in resettable if cli_train[k] is not None})
         model, stage_options = saved["model"], saved.get("stage", {})
     else:
-        train = {k: v for k, v in cli_train.items() if v is not None}
+        from synthmed.presets import preset
+
+        base = preset(args.preset, args.stage)
+        train = {"batch_size": base["batch_size"], "precision": base["precision"]}
+        train |= {k: v for k, v in cli_train.items() if v is not None}
         train["flip"] = not args.no_flip
-        model = {k: v for k, v in cli_model.items() if v is not None}
+        model = base["model"] | {k: v for k, v in cli_model.items() if v is not None}
         if args.stage != "texture":
             stage_options = {"instance_noise": args.instance_noise, "blur": not args.no_blur}
         else:
@@ -163,15 +192,27 @@ def _train(args: argparse.Namespace) -> None:
 
 
 def _generate(args: argparse.Namespace) -> None:
-    from synthmed.generate import generate_dataset
-    from synthmed.pipeline import SingleGANPipeline, SynthMedPipeline
+    from synthmed.generate import generate_dataset, translate_dataset
+    from synthmed.pipeline import SingleGANPipeline, SynthMedPipeline, TextureModel
 
+    if args.masks:
+        if not args.texture or args.geometry or args.pipeline or args.single:
+            raise UserError("generate --masks: give --texture only (Stage I is not used)")
+        from synthmed.data.sources import load_any
+
+        texture = TextureModel.from_folder(args.texture, args.device, args.precision)
+        data = load_any(args.masks, texture.texture.cfg.resolution)
+        out = translate_dataset(texture, data, args.out)
+        print(f"{len(data)} images for the masks of {args.masks} written to {out}")
+        return
     if args.single:
         pipe = SingleGANPipeline.from_folder(args.single, args.device)
     elif args.pipeline:
-        pipe = SynthMedPipeline.load(args.pipeline, args.device)
+        pipe = SynthMedPipeline.load(args.pipeline, args.device, args.precision)
     elif args.geometry and args.texture:
-        pipe = SynthMedPipeline.from_folders(args.geometry, args.texture, args.device)
+        pipe = SynthMedPipeline.from_folders(
+            args.geometry, args.texture, args.device, args.precision
+        )
     else:
         raise UserError("generate: give --pipeline, --single, or both --geometry and --texture")
     if args.save_pipeline and isinstance(pipe, SynthMedPipeline):

@@ -3,6 +3,9 @@
 Layout: ``images/0000.png``, ``masks/0000.png`` (0/255), ``fov/0000.png`` and
 ``manifest.json`` (seed, models' configs and weight hashes, resolution, version). The folder
 is built beside the destination and renamed into place, so it is complete or absent.
+
+Two sources of pairs: the whole pipeline from noise (:func:`generate_dataset`), or Stage II
+alone on masks the user already has (:func:`translate_dataset`).
 """
 
 from __future__ import annotations
@@ -10,27 +13,107 @@ from __future__ import annotations
 import shutil
 import tempfile
 import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from PIL import Image
 from tqdm import tqdm
 
 from synthmed import __version__
+from synthmed.data.prepared import PreparedDataset
 from synthmed.errors import UserError
 from synthmed.files import write_json
-from synthmed.pipeline import SingleGANPipeline, SynthMedPipeline
+from synthmed.pipeline import Samples, SingleGANPipeline, SynthMedPipeline, TextureModel
 
 BATCH = 64  # pairs generated per call to the pipeline (bounds memory, not the output)
+# zlib level 1: PNG stays lossless; level 6 (Pillow's default) took longer than the networks.
+PNG_LEVEL = 1
 
 
 def generate_dataset(
     pipe: SynthMedPipeline | SingleGANPipeline, n: int, out: str | Path, seed: int = 0
 ) -> Path:
     """Generate ``n`` pairs with ``pipe`` into the new folder ``out``."""
-    out = Path(out)
     if n < 1:
         raise UserError(f"--n {n}: need at least one pair")
+    width = max(4, len(str(n - 1)))
+
+    def batches() -> Iterator[tuple[list[str], Samples]]:
+        # Seeds per batch derived from the user's seed: batch b uses seed * 1_000_003 + b.
+        for b, start in enumerate(range(0, n, BATCH)):
+            s = pipe.sample(min(BATCH, n - start), seed=seed * 1_000_003 + b)
+            yield [f"{start + i:0{width}d}" for i in range(len(s.masks))], s
+
+    manifest = {
+        "seed": seed,
+        "resolution": pipe.resolution,
+        "channels": pipe.channels,
+        "models": pipe.describe(),
+        "precision": getattr(pipe, "precision", "float32"),
+    }
+    return _write_dataset(Path(out), n, batches, manifest)
+
+
+def translate_dataset(texture: TextureModel, data: PreparedDataset, out: str | Path) -> Path:
+    """Stage II only: an image for every (mask, field of view) of ``data``, names kept.
+
+    For researchers who have masks (drawn, or from another generator) and want images, and
+    for judging Stage II apart from Stage I on the real masks.
+    """
+
+    def batches() -> Iterator[tuple[list[str], Samples]]:
+        for start in range(0, len(data), BATCH):
+            part = slice(start, start + BATCH)
+            images = texture.translate(data.masks[part], data.fov[part])
+            masks, fov = data.masks[part].astype(bool), data.fov[part].astype(bool)
+            yield data.names[part], Samples(masks, fov, images)
+
+    manifest = {
+        "resolution": data.resolution,
+        "channels": texture.channels,
+        "models": texture.describe(),
+        "precision": texture.precision,
+        "masks_from": data.meta.get("source", "?"),
+    }
+    return _write_dataset(Path(out), len(data), batches, manifest)
+
+
+def _write_dataset(
+    out: Path,
+    n: int,
+    batches: Callable[[], Iterator[tuple[list[str], Samples]]],
+    manifest: dict[str, Any],
+) -> Path:
+    """Write the pairs of ``batches()`` and the manifest into ``out``, atomically."""
+    with _new_folder(out) as tmp:
+        t0 = time.perf_counter()
+        with tqdm(total=n, unit="pair", desc="generate", dynamic_ncols=True) as bar:
+            for names, s in batches():
+                for name, image, mask, fov in zip(names, s.images, s.masks, s.fov, strict=True):
+                    _save(image[..., 0] if image.shape[-1] == 1 else image, tmp / "images", name)
+                    _save(mask.astype(np.uint8) * 255, tmp / "masks", name)
+                    _save(fov.astype(np.uint8) * 255, tmp / "fov", name)
+                bar.update(len(names))
+        head = {"generator": "synthmed", "version": __version__, "count": n}
+        tail = {
+            "layout": {"images": "images/", "masks": "masks/", "fov": "fov/"},
+            "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+            "seconds": round(time.perf_counter() - t0, 3),
+        }
+        write_json(tmp / "manifest.json", head | manifest | tail)
+    return out
+
+
+def _save(array: np.ndarray, folder: Path, name: str) -> None:
+    Image.fromarray(array).save(folder / f"{name}.png", compress_level=PNG_LEVEL)
+
+
+@contextmanager
+def _new_folder(out: Path) -> Iterator[Path]:
+    """A temporary folder beside ``out`` that becomes ``out`` when the block succeeds."""
     if out.exists() and not out.is_dir():
         raise UserError(f"{out}: exists and is not a folder")
     if out.exists() and any(out.iterdir()):
@@ -40,38 +123,10 @@ def generate_dataset(
     try:
         for sub in ("images", "masks", "fov"):
             (tmp / sub).mkdir()
-        width = max(4, len(str(n - 1)))
-        t0 = time.perf_counter()
-        with tqdm(total=n, unit="pair", desc="generate", dynamic_ncols=True) as bar:
-            # Seeds per batch derived from the user's seed: batch b uses seed * 1_000_003 + b.
-            for b, start in enumerate(range(0, n, BATCH)):
-                s = pipe.sample(min(BATCH, n - start), seed=seed * 1_000_003 + b)
-                for i in range(len(s.masks)):
-                    name = f"{start + i:0{width}d}.png"
-                    image = s.images[i]
-                    Image.fromarray(image[..., 0] if image.shape[-1] == 1 else image).save(
-                        tmp / "images" / name
-                    )
-                    Image.fromarray(s.masks[i].astype(np.uint8) * 255).save(tmp / "masks" / name)
-                    Image.fromarray(s.fov[i].astype(np.uint8) * 255).save(tmp / "fov" / name)
-                bar.update(len(s.masks))
-        manifest = {
-            "generator": "synthmed",
-            "version": __version__,
-            "count": n,
-            "seed": seed,
-            "resolution": pipe.resolution,
-            "channels": pipe.channels,
-            "models": pipe.describe(),
-            "layout": {"images": "images/", "masks": "masks/", "fov": "fov/"},
-            "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-            "seconds": round(time.perf_counter() - t0, 3),
-        }
-        write_json(tmp / "manifest.json", manifest)
+        yield tmp
         if out.exists():
             out.rmdir()  # empty, checked above
         tmp.rename(out)
     finally:
         if tmp.exists():
             shutil.rmtree(tmp)
-    return out

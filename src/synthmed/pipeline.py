@@ -16,7 +16,7 @@ import torch
 
 from synthmed import __version__
 from synthmed.checkpoints import load_weights, read_config, save_component
-from synthmed.device import pick_device
+from synthmed.device import autocast, pick_device, pick_precision
 from synthmed.errors import UserError
 from synthmed.files import read_json, sha256_file, write_json
 from synthmed.models.dcgan import GeometryConfig, MaskGenerator
@@ -50,7 +50,13 @@ def component_folder(path: str | Path) -> Path:
 class SynthMedPipeline:
     """Stage I (DCGAN masks) followed by Stage II (pix2pix images)."""
 
-    def __init__(self, geometry: MaskGenerator, texture: UNetGenerator, device: str = "auto"):
+    def __init__(
+        self,
+        geometry: MaskGenerator,
+        texture: UNetGenerator,
+        device: str = "auto",
+        precision: str = "auto",
+    ):
         g, t = geometry.cfg, texture.cfg
         if t.in_channels != 2:
             raise UserError(f"texture model expects {t.in_channels} condition channels, not 2")
@@ -60,6 +66,7 @@ class SynthMedPipeline:
                 f"{t.levels()} levels (needs a multiple of {2 ** t.levels()})"
             )
         self.device = pick_device(device)
+        self.dtype = pick_precision(precision, self.device)
         self.geometry = geometry.to(self.device).eval()
         self.texture = texture.to(self.device).eval()
         self.sources: dict[str, Path] = {}
@@ -72,9 +79,18 @@ class SynthMedPipeline:
     def channels(self) -> int:
         return self.texture.cfg.out_channels
 
+    @property
+    def precision(self) -> str:
+        """Compute dtype of sampling: "float32" or "bfloat16"."""
+        return str(self.dtype).removeprefix("torch.")
+
     @classmethod
     def from_folders(
-        cls, geometry: str | Path, texture: str | Path, device: str = "auto"
+        cls,
+        geometry: str | Path,
+        texture: str | Path,
+        device: str = "auto",
+        precision: str = "auto",
     ) -> SynthMedPipeline:
         """Build from two run folders (or component folders) of ``synthmed train``."""
         g_dir, t_dir = component_folder(geometry), component_folder(texture)
@@ -82,16 +98,18 @@ class SynthMedPipeline:
         load_weights(g, g_dir / "model.safetensors")
         t = UNetGenerator(read_config(t_dir, TextureConfig, "texture"))
         load_weights(t, t_dir / "model.safetensors")
-        pipe = cls(g, t, device)
+        pipe = cls(g, t, device, precision)
         pipe.sources = {"geometry": g_dir, "texture": t_dir}
         return pipe
 
     @classmethod
-    def load(cls, folder: str | Path, device: str = "auto") -> SynthMedPipeline:
+    def load(
+        cls, folder: str | Path, device: str = "auto", precision: str = "auto"
+    ) -> SynthMedPipeline:
         """Load a folder written by :meth:`save`."""
         folder = Path(folder)
         read_json(folder / "pipeline.json")  # fails clearly when this is not a pipeline
-        return cls.from_folders(folder / "geometry", folder / "texture", device)
+        return cls.from_folders(folder / "geometry", folder / "texture", device, precision)
 
     def save(self, folder: str | Path) -> None:
         """Write ``geometry/``, ``texture/`` and ``pipeline.json`` (each file atomically)."""
@@ -116,9 +134,10 @@ class SynthMedPipeline:
         """Generate ``n`` (mask, image) pairs; the same seed gives the same pairs."""
 
         def pairs(z: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-            m = self.geometry.binary_masks(z)
-            fov = (self.geometry.fov > 0.5).expand_as(m)
-            return m, fov, self.texture(condition(m, fov))
+            with autocast(self.device, self.dtype):
+                m = self.geometry.binary_masks(z)
+                fov = (self.geometry.fov > 0.5).expand_as(m)
+                return m, fov, self.texture(condition(m, fov)).float()
 
         return _sample(pairs, n, seed, self.geometry.cfg.z_dim, self.device)
 
@@ -191,3 +210,63 @@ def _sample(
         fovs.append(fov[:keep, 0].cpu().numpy())
         images.append(img[:keep].permute(0, 2, 3, 1).cpu().numpy())
     return Samples(np.concatenate(masks), np.concatenate(fovs), np.concatenate(images))
+
+
+class TextureModel:
+    """Stage II alone: images for masks the user already has (``generate --masks``)."""
+
+    def __init__(self, texture: UNetGenerator, device: str = "auto", precision: str = "auto"):
+        self.device = pick_device(device)
+        self.dtype = pick_precision(precision, self.device)
+        self.texture = texture.to(self.device).eval()
+        self.source: Path | None = None
+
+    @classmethod
+    def from_folder(
+        cls, folder: str | Path, device: str = "auto", precision: str = "auto"
+    ) -> TextureModel:
+        """Load a ``synthmed train texture`` run folder (or its ``generator/``)."""
+        t_dir = component_folder(folder)
+        t = UNetGenerator(read_config(t_dir, TextureConfig, "texture"))
+        load_weights(t, t_dir / "model.safetensors")
+        model = cls(t, device, precision)
+        model.source = t_dir
+        return model
+
+    @property
+    def channels(self) -> int:
+        return self.texture.cfg.out_channels
+
+    @property
+    def precision(self) -> str:
+        """Compute dtype of sampling: "float32" or "bfloat16"."""
+        return str(self.dtype).removeprefix("torch.")
+
+    def describe(self) -> dict[str, dict]:
+        """Config and weight hash of the Stage II generator."""
+        entry: dict = {"config": dict(vars(self.texture.cfg))}
+        if self.source is not None:
+            entry["sha256"] = sha256_file(self.source / "model.safetensors")
+        return {"texture": entry}
+
+    @torch.inference_mode()
+    def translate(self, masks: np.ndarray, fov: np.ndarray) -> np.ndarray:
+        """Masks and fields of view (N, R, R) in {0, 1} -> images (N, R, R, C) uint8.
+
+        R must be a multiple of 2**levels of the U-Net (it is fully convolutional).
+        """
+        side, levels = masks.shape[-1], self.texture.cfg.levels()
+        if masks.shape[-2] % 2**levels or side % 2**levels:
+            raise UserError(
+                f"masks of {masks.shape[-2]}x{side} px do not fit the U-Net of {levels} levels "
+                f"(need multiples of {2**levels})"
+            )
+        out = []
+        for start in range(0, len(masks), CHUNK):
+            m = torch.from_numpy(masks[start : start + CHUNK])[:, None].to(self.device)
+            f = torch.from_numpy(fov[start : start + CHUNK])[:, None].to(self.device)
+            with autocast(self.device, self.dtype):
+                img = self.texture(condition(m, f)).float()
+            img = ((img + 1) * 127.5).round().clamp(0, 255).to(torch.uint8) * f.bool()
+            out.append(img.permute(0, 2, 3, 1).cpu().numpy())
+        return np.concatenate(out)

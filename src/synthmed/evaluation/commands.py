@@ -11,6 +11,10 @@ from typing import Any
 from synthmed.errors import UserError
 from synthmed.files import read_json, write_json
 
+# The arms of synthmed.evaluation.utility.ARMS, spelt out so that building the parser does
+# not import torch and MONAI (tests/test_evaluate_cli.py checks that they agree).
+ARMS = ("real", "synthetic", "real+synthetic")
+
 
 def add_parsers(sub: argparse._SubParsersAction) -> None:
     """Register ``evaluate`` and its three sub-commands on the top-level parser."""
@@ -38,6 +42,13 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     q = kinds.add_parser("utility", help="segmenters trained on real / synthetic / both")
     common(q)
     utility_args(q)
+    q.add_argument(
+        "--arms",
+        nargs="+",
+        default=list(ARMS),
+        choices=ARMS,
+        help="training sets to compare (default: all three)",
+    )
     q = kinds.add_parser("fidelity", help="KL of histograms, vessel statistics, FID/KID/PRDC")
     common(q)
     q.add_argument("--real", required=True, help="real pairs the generators learnt from")
@@ -83,6 +94,7 @@ def run(args: argparse.Namespace) -> None:
             budget_recipe(args.budget, res),
             tuple(range(args.seeds)),
             args.device,
+            arms=args.arms,
         )
         for arm, r in result["arms"].items():
             m, s = r["mean"], r["std"]

@@ -14,6 +14,8 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
+from synthmed.models.upsample import NearestUpConv
+
 
 @dataclass
 class GeometryConfig:
@@ -45,9 +47,7 @@ def _up(cin: int, cout: int, mode: str) -> nn.Module:
     if mode == "transpose":
         return nn.ConvTranspose2d(cin, cout, 4, 2, 1, bias=False)
     if mode == "resize":
-        return nn.Sequential(
-            nn.Upsample(scale_factor=2, mode="nearest"), nn.Conv2d(cin, cout, 3, 1, 1, bias=False)
-        )
+        return NearestUpConv(cin, cout)
     raise ValueError(f"upsample must be 'transpose' or 'resize', got {mode!r}")
 
 

@@ -25,12 +25,18 @@ class TextureConfig:
     resolution: int = 256  # training side; the generator is fully convolutional
     in_channels: int = 2  # condition channels: vessel mask + field of view
     out_channels: int = 3  # image channels (3 for RGB, 1 for grayscale domains)
-    ngf: int = 64  # generator channels at the first level (pix2pix: 64)
-    ndf: int = 64  # discriminator channels at the first level (pix2pix: 64)
-    max_channels: int = 512  # channel cap (pix2pix: 8 * 64)
+    # Defaults: a narrower U-Net than pix2pix's (ngf 64, cap 512: 54 M weights, most of them
+    # in 1x1..4x4 bottleneck levels whose updates are memory-bound) with resize-convolution
+    # upsampling, and a half-width PatchGAN (at ndf 64 it is three quarters of a step's
+    # FLOPs). Measured on DRIVE at equal training images: the same segmentation utility as
+    # the paper's shapes, without their checkerboard (README, "Speed and memory"). The
+    # paper's shapes are the "paper" preset (synthmed.presets).
+    ngf: int = 32  # generator channels at the first level (pix2pix: 64)
+    ndf: int = 32  # discriminator channels at the first level (pix2pix: 64)
+    max_channels: int = 256  # generator channel cap (pix2pix: 8 * 64)
     depth: int = 0  # U-Net levels; 0 = down to 1x1 but at most 8 (pix2pix's U-Net-256)
     dropout: float = 0.5  # decoder dropout in the three innermost levels
-    upsample: str = "transpose"  # "transpose" (paper) or "resize" (no checkerboard)
+    upsample: str = "resize"  # "resize" (no checkerboard) or "transpose" (paper)
     d_layers: int = 3  # PatchGAN strided layers; 3 gives the 70x70 receptive field
 
     def levels(self) -> int:

@@ -20,7 +20,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from synthmed.data.prepared import PreparedDataset
-from synthmed.device import pick_device
+from synthmed.device import autocast, pick_device, pick_precision
 from synthmed.grids import grid, to_uint8
 from synthmed.models.dcgan import GeometryConfig, MaskDiscriminator, MaskGenerator
 from synthmed.training.options import TrainOptions
@@ -85,6 +85,7 @@ def geometry_stage(
     if config.resolution != data.resolution:
         raise ValueError("config.resolution must equal the data's resolution")
     device = pick_device(opts.device)
+    dtype = pick_precision(opts.precision, device)
     torch.manual_seed(opts.seed)
     G, D = MaskGenerator(config).to(device), MaskDiscriminator(config).to(device)
     G.fov.copy_(fov_template(data))
@@ -113,15 +114,21 @@ def geometry_stage(
         real = reals_all[idx.to(device)]
         if opts.flip:
             real = random_flip(real, gen)
-        fake = G(torch.randn(opts.batch_size, config.z_dim, generator=gen).to(device))
+        z = torch.randn(opts.batch_size, config.z_dim, generator=gen).to(device)
+        with autocast(device, dtype):  # losses below are taken in float32
+            fake = G(z).float()
 
         opt_d.zero_grad(set_to_none=True)
-        loss_d = bce(D(view(real)), ones) + bce(D(view(fake.detach())), zeros)
+        with autocast(device, dtype):
+            pred_real, pred_fake = D(view(real)).float(), D(view(fake.detach())).float()
+        loss_d = bce(pred_real, ones) + bce(pred_fake, zeros)
         loss_d.backward()
         opt_d.step()
 
         opt_g.zero_grad(set_to_none=True)
-        loss_g = bce(D(view(fake)), ones)  # non-saturating generator loss
+        with autocast(device, dtype):
+            pred = D(view(fake)).float()
+        loss_g = bce(pred, ones)  # non-saturating generator loss
         loss_g.backward()
         opt_g.step()
         return {"loss_D": loss_d.item(), "loss_G": loss_g.item()}

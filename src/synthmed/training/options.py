@@ -15,6 +15,7 @@ class TrainOptions:
     beta1: float = 0.5  # Adam beta1 (DCGAN and pix2pix)
     seed: int = 0  # seeds initialisation, batches, noise and dropout
     device: str = "auto"  # auto | cpu | cuda | cuda:N
+    precision: str = "auto"  # auto (bf16 where the hardware has it) | fp32 | bf16
     log_every: int = 10  # steps between lines of stats.jsonl
     grid_every: int = 200  # steps between sample grids (grids/fakesNNNNNN.png)
     checkpoint_every: int = 200  # steps between checkpoints (and at the end)

@@ -144,8 +144,12 @@ def _truncate_stats(path: Path, step: int) -> None:
 
 
 def adam(module: nn.Module, opts: TrainOptions) -> torch.optim.Adam:
-    """Adam with the DCGAN / pix2pix hyper-parameters (lr 2e-4, beta1 0.5)."""
-    return torch.optim.Adam(module.parameters(), lr=opts.lr, betas=(opts.beta1, 0.999))
+    """Adam with the DCGAN / pix2pix hyper-parameters (lr 2e-4, beta1 0.5).
+
+    The fused implementation: on CPU the per-parameter update of pix2pix's 54 M weights
+    otherwise takes a fifth of a training step.
+    """
+    return torch.optim.Adam(module.parameters(), lr=opts.lr, betas=(opts.beta1, 0.999), fused=True)
 
 
 def random_flip(x: torch.Tensor, gen: torch.Generator) -> torch.Tensor:

@@ -13,7 +13,7 @@ import torch
 from torch import nn
 
 from synthmed.data.prepared import PreparedDataset
-from synthmed.device import pick_device
+from synthmed.device import autocast, pick_device, pick_precision
 from synthmed.grids import grid, to_uint8
 from synthmed.models.pix2pix import TextureConfig, UNetGenerator, patch_discriminator
 from synthmed.training.options import TrainOptions
@@ -49,6 +49,7 @@ def texture_stage(
     if config.out_channels != data.channels:
         raise ValueError("config.out_channels must equal the data's channels")
     device = pick_device(opts.device)
+    dtype = pick_precision(opts.precision, device)
     torch.manual_seed(opts.seed)
     G, D = UNetGenerator(config).to(device), patch_discriminator(config).to(device)
     opt_g, opt_d = adam(G, opts), adam(D, opts)
@@ -64,11 +65,13 @@ def texture_stage(
         if opts.flip:
             pair = random_flip(pair, gen)  # mask and image flipped together
         cond, real = pair[:, : config.in_channels], pair[:, config.in_channels :]
-        fake = G(cond)
+        with autocast(device, dtype):  # losses below are taken in float32
+            fake = G(cond).float()
 
         opt_d.zero_grad(set_to_none=True)
-        pred_real = D(torch.cat([cond, real], 1))[-1]
-        pred_fake = D(torch.cat([cond, fake.detach()], 1))[-1]
+        with autocast(device, dtype):
+            pred_real = D(torch.cat([cond, real], 1))[-1].float()
+            pred_fake = D(torch.cat([cond, fake.detach()], 1))[-1].float()
         loss_d = 0.5 * (
             bce(pred_real, torch.ones_like(pred_real)) + bce(pred_fake, torch.zeros_like(pred_fake))
         )
@@ -76,7 +79,8 @@ def texture_stage(
         opt_d.step()
 
         opt_g.zero_grad(set_to_none=True)
-        pred = D(torch.cat([cond, fake], 1))[-1]
+        with autocast(device, dtype):
+            pred = D(torch.cat([cond, fake], 1))[-1].float()
         loss_gan = bce(pred, torch.ones_like(pred))
         loss_l1 = (fake - real).abs().mean()
         (loss_gan + l1_weight * loss_l1).backward()
@@ -95,7 +99,8 @@ def texture_stage(
     @torch.no_grad()
     def fakes_sheet() -> np.ndarray:
         G.eval()
-        fake = G(fixed_cond)
+        with autocast(device, dtype):
+            fake = G(fixed_cond).float()
         G.train()
         return sheet(fake)
 
