@@ -43,6 +43,14 @@ def _add_train_options(p: argparse.ArgumentParser) -> None:
         "--checkpoint-every", type=int, help=f"steps between checkpoints ({d.checkpoint_every})"
     )
     p.add_argument("--no-flip", action="store_true", help="no random horizontal flips")
+    p.add_argument(
+        "--augment",
+        help="DiffAugment for the discriminator: comma list of translation, cutout, color, "
+        "flip, rot90 (default: none)",
+    )
+    p.add_argument(
+        "--ema", type=float, help="decay of the generator weight average sampled from (0 = off)"
+    )
     p.add_argument("--resume", action="store_true", help="continue the run in --out")
     p.add_argument("--ngf", type=int, help="generator width")
     p.add_argument("--ndf", type=int, help="discriminator width")
@@ -143,6 +151,8 @@ def _train(args: argparse.Namespace) -> None:
         "seed": args.seed,
         "device": args.device,
         "precision": args.precision,
+        "augment": args.augment,
+        "ema": args.ema,
         "log_every": args.log_every,
         "grid_every": args.grid_every,
         "checkpoint_every": args.checkpoint_every,

@@ -23,8 +23,9 @@ from synthmed.data.prepared import PreparedDataset
 from synthmed.device import autocast, pick_device, pick_precision
 from synthmed.grids import grid, to_uint8
 from synthmed.models.dcgan import GeometryConfig, MaskDiscriminator, MaskGenerator
+from synthmed.training.augment import diff_augment
 from synthmed.training.options import TrainOptions
-from synthmed.training.run import Stage, adam, random_flip, run_training
+from synthmed.training.run import Stage, adam, random_flip, run_training, weight_average
 
 SHEET = 16  # samples in each grid
 
@@ -91,6 +92,10 @@ def geometry_stage(
     G.fov.copy_(fov_template(data))
     opt_g, opt_d = adam(G, opts), adam(D, opts)
     joint = config.channels > 1
+    G_ema = weight_average(G, opts.ema)
+    sampler = G if G_ema is None else G_ema.module
+    color = slice(0, 3) if config.channels == 4 else None  # the single GAN's RGB channels
+    aug = diff_augment(opts.augment, color)
     if joint and config.channels != data.channels + 1:
         raise ValueError("a single GAN needs channels = image channels + 1")
     # Real samples in [-1, 1], converted once: a step only indexes and flips.
@@ -108,7 +113,7 @@ def geometry_stage(
         noise = instance_noise * max(0.0, 1 - step / fade)
 
         def view(x: torch.Tensor) -> torch.Tensor:
-            return discriminator_view(x, noise, blur)
+            return discriminator_view(aug(x), noise, blur)
 
         idx = torch.randint(len(reals_all), (opts.batch_size,), generator=gen)
         real = reals_all[idx.to(device)]
@@ -119,18 +124,22 @@ def geometry_stage(
             fake = G(z).float()
 
         opt_d.zero_grad(set_to_none=True)
+        seen_real, seen_fake = view(real), view(fake.detach())
         with autocast(device, dtype):
-            pred_real, pred_fake = D(view(real)).float(), D(view(fake.detach())).float()
+            pred_real, pred_fake = D(seen_real).float(), D(seen_fake).float()
         loss_d = bce(pred_real, ones) + bce(pred_fake, zeros)
         loss_d.backward()
         opt_d.step()
 
         opt_g.zero_grad(set_to_none=True)
+        seen = view(fake)
         with autocast(device, dtype):
-            pred = D(view(fake)).float()
+            pred = D(seen).float()
         loss_g = bce(pred, ones)  # non-saturating generator loss
         loss_g.backward()
         opt_g.step()
+        if G_ema is not None:
+            G_ema.update_parameters(G)
         return {"loss_D": loss_d.item(), "loss_G": loss_g.item()}
 
     def sheet(x: torch.Tensor) -> np.ndarray:
@@ -141,17 +150,18 @@ def geometry_stage(
 
     @torch.no_grad()
     def fakes_sheet() -> np.ndarray:
-        fake = G(fixed_z.to(device))
-        mask = G.binary_masks(fixed_z.to(device)).float() * 2 - 1
-        return sheet(torch.cat([fake[:, :-1] * G.fov - (1 - G.fov), mask], 1))
+        fake = sampler(fixed_z.to(device))
+        mask = sampler.binary_masks(fixed_z.to(device)).float() * 2 - 1
+        return sheet(torch.cat([fake[:, :-1] * sampler.fov - (1 - sampler.fov), mask], 1))
 
     stage = Stage(
         kind="single" if joint else "geometry",
         config=config,
-        modules={"G": G, "D": D},
+        modules={"G": G, "D": D} | ({} if G_ema is None else {"G_ema": G_ema}),
         optimizers={"G": opt_g, "D": opt_d},
         train_step=train_step,
         fakes_sheet=fakes_sheet,
         reals_sheet=sheet(reals_all[:SHEET]),
+        exported=sampler,
     )
     return stage

@@ -19,4 +19,6 @@ class TrainOptions:
     log_every: int = 10  # steps between lines of stats.jsonl
     grid_every: int = 200  # steps between sample grids (grids/fakesNNNNNN.png)
     checkpoint_every: int = 200  # steps between checkpoints (and at the end)
+    augment: str = ""  # DiffAugment policy for the discriminators (training/augment.py)
+    ema: float = 0.0  # decay of the generator's weight average used for sampling; 0 = off
     flip: bool = True  # random horizontal flips of real pairs (left/right eyes are mirrors)

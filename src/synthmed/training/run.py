@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 import torch
 from torch import nn
+from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 from tqdm import tqdm
 
 from synthmed import __version__
@@ -42,6 +43,7 @@ class Stage:
     train_step: Callable[[torch.Generator, int], dict[str, float]]  # (rng, step) -> losses
     fakes_sheet: Callable[[], np.ndarray]  # grid of samples from fixed inputs
     reals_sheet: np.ndarray  # grid of training examples, saved once
+    exported: nn.Module | None = None  # what generate uses; default modules["G"] (EMA: its average)
 
 
 def check_run_folder(out: Path, resume: bool) -> None:
@@ -105,7 +107,8 @@ def run_training(
         if torch.cuda.is_available():
             rng["cuda"] = torch.cuda.get_rng_state()
         save_checkpoint(out / CHECKPOINT, stage.modules, stage.optimizers, rng, {"step": step})
-        save_component(out / "generator", stage.config, stage.modules["G"], stage.kind)
+        exported = stage.exported if stage.exported is not None else stage.modules["G"]
+        save_component(out / "generator", stage.config, exported, stage.kind)
 
     bar = tqdm(
         total=opts.steps * opts.batch_size,
@@ -150,6 +153,19 @@ def adam(module: nn.Module, opts: TrainOptions) -> torch.optim.Adam:
     otherwise takes a fifth of a training step.
     """
     return torch.optim.Adam(module.parameters(), lr=opts.lr, betas=(opts.beta1, 0.999), fused=True)
+
+
+def weight_average(G: nn.Module, decay: float) -> AveragedModel | None:
+    """An exponential moving average of ``G``'s weights (None when ``decay`` is 0).
+
+    Update it after every generator step; sample from ``.module``. Averaged weights give
+    smoother, more stable samples than the last iterate of a GAN (Yazici et al. 2019).
+    """
+    if not 0 <= decay < 1:
+        raise UserError(f"--ema {decay}: must be in [0, 1)")
+    if decay == 0:
+        return None
+    return AveragedModel(G, multi_avg_fn=get_ema_multi_avg_fn(decay), use_buffers=True)
 
 
 def random_flip(x: torch.Tensor, gen: torch.Generator) -> torch.Tensor:

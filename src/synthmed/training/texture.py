@@ -16,8 +16,9 @@ from synthmed.data.prepared import PreparedDataset
 from synthmed.device import autocast, pick_device, pick_precision
 from synthmed.grids import grid, to_uint8
 from synthmed.models.pix2pix import TextureConfig, UNetGenerator, patch_discriminator
+from synthmed.training.augment import diff_augment
 from synthmed.training.options import TrainOptions
-from synthmed.training.run import Stage, adam, random_flip, run_training
+from synthmed.training.run import Stage, adam, random_flip, run_training, weight_average
 
 SHEET = 4  # examples (condition, real, fake) in each grid
 
@@ -53,6 +54,10 @@ def texture_stage(
     torch.manual_seed(opts.seed)
     G, D = UNetGenerator(config).to(device), patch_discriminator(config).to(device)
     opt_g, opt_d = adam(G, opts), adam(D, opts)
+    G_ema = weight_average(G, opts.ema)
+    sampler = G if G_ema is None else G_ema.module
+    image_channels = slice(config.in_channels, config.in_channels + config.out_channels)
+    aug = diff_augment(opts.augment, image_channels if config.out_channels == 3 else None)
     # Decoded once into uint8 tensors; a step only indexes, converts and flips.
     images = torch.from_numpy(data.images).permute(0, 3, 1, 2).contiguous().to(device)
     masks = torch.from_numpy(data.masks)[:, None].to(device)
@@ -69,9 +74,10 @@ def texture_stage(
             fake = G(cond).float()
 
         opt_d.zero_grad(set_to_none=True)
+        seen_real, seen_fake = aug(torch.cat([cond, real], 1)), aug(torch.cat([cond, fake], 1))
         with autocast(device, dtype):
-            pred_real = D(torch.cat([cond, real], 1))[-1].float()
-            pred_fake = D(torch.cat([cond, fake.detach()], 1))[-1].float()
+            pred_real = D(seen_real)[-1].float()
+            pred_fake = D(seen_fake.detach())[-1].float()
         loss_d = 0.5 * (
             bce(pred_real, torch.ones_like(pred_real)) + bce(pred_fake, torch.zeros_like(pred_fake))
         )
@@ -80,11 +86,13 @@ def texture_stage(
 
         opt_g.zero_grad(set_to_none=True)
         with autocast(device, dtype):
-            pred = D(torch.cat([cond, fake], 1))[-1].float()
+            pred = D(aug(torch.cat([cond, fake], 1)))[-1].float()  # fresh augmentation
         loss_gan = bce(pred, torch.ones_like(pred))
         loss_l1 = (fake - real).abs().mean()
         (loss_gan + l1_weight * loss_l1).backward()
         opt_g.step()
+        if G_ema is not None:
+            G_ema.update_parameters(G)
         return {"loss_D": loss_d.item(), "loss_G_gan": loss_gan.item(), "loss_G_L1": loss_l1.item()}
 
     n = min(SHEET, len(images))
@@ -98,19 +106,20 @@ def texture_stage(
 
     @torch.no_grad()
     def fakes_sheet() -> np.ndarray:
-        G.eval()
+        sampler.eval()
         with autocast(device, dtype):
-            fake = G(fixed_cond).float()
-        G.train()
+            fake = sampler(fixed_cond).float()
+        sampler.train()
         return sheet(fake)
 
     stage = Stage(
         kind="texture",
         config=config,
-        modules={"G": G, "D": D},
+        modules={"G": G, "D": D} | ({} if G_ema is None else {"G_ema": G_ema}),
         optimizers={"G": opt_g, "D": opt_d},
         train_step=train_step,
         fakes_sheet=fakes_sheet,
         reals_sheet=sheet(fixed_real),
+        exported=sampler,
     )
     return stage
