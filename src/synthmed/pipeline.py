@@ -123,13 +123,8 @@ class SynthMedPipeline:
 
     def describe(self) -> dict[str, dict]:
         """Config and weight hash of each stage (for manifests and dataset cards)."""
-        out = {}
-        for name, net in (("geometry", self.geometry), ("texture", self.texture)):
-            entry: dict = {"config": dict(vars(net.cfg))}
-            if name in self.sources:
-                entry["sha256"] = sha256_file(self.sources[name] / "model.safetensors")
-            out[name] = entry
-        return out
+        nets = {"geometry": self.geometry, "texture": self.texture}
+        return {name: _describe(net, self.sources.get(name)) for name, net in nets.items()}
 
     @torch.inference_mode()
     def sample(self, n: int, seed: int = 0) -> Samples:
@@ -176,10 +171,7 @@ class SingleGANPipeline:
 
     def describe(self) -> dict[str, dict]:
         """Config and weight hash of the single generator."""
-        entry: dict = {"config": dict(vars(self.generator.cfg))}
-        if self.source is not None:
-            entry["sha256"] = sha256_file(self.source / "model.safetensors")
-        return {"single": entry}
+        return {"single": _describe(self.generator, self.source)}
 
     @torch.inference_mode()
     def sample(self, n: int, seed: int = 0) -> Samples:
@@ -191,6 +183,14 @@ class SingleGANPipeline:
             return m, fov, self.generator(z)[:, :-1]
 
         return _sample(pairs, n, seed, self.generator.cfg.z_dim, self.device)
+
+
+def _describe(net: torch.nn.Module, source: Path | None) -> dict:
+    """A stage's entry in manifests: its config, and its weights' hash when loaded from disk."""
+    entry: dict = {"config": dict(vars(net.cfg))}
+    if source is not None:
+        entry["sha256"] = sha256_file(source / "model.safetensors")
+    return entry
 
 
 def _sample(
@@ -246,10 +246,7 @@ class TextureModel:
 
     def describe(self) -> dict[str, dict]:
         """Config and weight hash of the Stage II generator."""
-        entry: dict = {"config": dict(vars(self.texture.cfg))}
-        if self.source is not None:
-            entry["sha256"] = sha256_file(self.source / "model.safetensors")
-        return {"texture": entry}
+        return {"texture": _describe(self.texture, self.source)}
 
     @torch.inference_mode()
     def translate(self, masks: np.ndarray, fov: np.ndarray) -> np.ndarray:
