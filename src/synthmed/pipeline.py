@@ -47,6 +47,18 @@ def component_folder(path: str | Path) -> Path:
     return path
 
 
+def load_generator(folder: str | Path, kind: str) -> tuple[torch.nn.Module, Path]:
+    """The trained generator of a run folder (or component folder) of ``kind``
+    ("geometry", "single" or "texture"), and the component folder it came from."""
+    component = component_folder(folder)
+    if kind == "texture":
+        net: torch.nn.Module = UNetGenerator(read_config(component, TextureConfig, kind))
+    else:
+        net = MaskGenerator(read_config(component, GeometryConfig, kind))
+    load_weights(net, component / "model.safetensors")
+    return net, component
+
+
 class SynthMedPipeline:
     """Stage I (DCGAN masks) followed by Stage II (pix2pix images)."""
 
@@ -95,11 +107,8 @@ class SynthMedPipeline:
         precision: str = "auto",
     ) -> SynthMedPipeline:
         """Build from two run folders (or component folders) of ``synthmed train``."""
-        g_dir, t_dir = component_folder(geometry), component_folder(texture)
-        g = MaskGenerator(read_config(g_dir, GeometryConfig, "geometry"))
-        load_weights(g, g_dir / "model.safetensors")
-        t = UNetGenerator(read_config(t_dir, TextureConfig, "texture"))
-        load_weights(t, t_dir / "model.safetensors")
+        g, g_dir = load_generator(geometry, "geometry")
+        t, t_dir = load_generator(texture, "texture")
         pipe = cls(g, t, device, precision)
         pipe.sources = {"geometry": g_dir, "texture": t_dir}
         return pipe
@@ -154,9 +163,7 @@ class SingleGANPipeline:
     @classmethod
     def from_folder(cls, folder: str | Path, device: str = "auto") -> SingleGANPipeline:
         """Load a ``synthmed train single`` run folder (or its ``generator/``)."""
-        g_dir = component_folder(folder)
-        g = MaskGenerator(read_config(g_dir, GeometryConfig, "single"))
-        load_weights(g, g_dir / "model.safetensors")
+        g, g_dir = load_generator(folder, "single")
         pipe = cls(g, device)
         pipe.source = g_dir
         return pipe
@@ -228,9 +235,7 @@ class TextureModel:
         cls, folder: str | Path, device: str = "auto", precision: str = "auto"
     ) -> TextureModel:
         """Load a ``synthmed train texture`` run folder (or its ``generator/``)."""
-        t_dir = component_folder(folder)
-        t = UNetGenerator(read_config(t_dir, TextureConfig, "texture"))
-        load_weights(t, t_dir / "model.safetensors")
+        t, t_dir = load_generator(folder, "texture")
         model = cls(t, device, precision)
         model.source = t_dir
         return model
