@@ -56,7 +56,9 @@ def test_paper_preset_is_the_papers_pix2pix() -> None:
         8,
     )
     assert p["batch_size"] == 1 and p["precision"] == "fp32"
-    assert set(PRESETS) == {"default", "paper"}
+    assert set(PRESETS) == {"default", "paper", "drive512"}
+    for name in PRESETS:  # every preset names every stage
+        assert set(PRESETS[name]) == {"geometry", "single", "refiner", "texture"}
     with pytest.raises(KeyError):
         preset("fast", "texture")
 

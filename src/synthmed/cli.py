@@ -16,6 +16,7 @@ EXIT_USER_ERROR = 2
 def _add_train_options(p: argparse.ArgumentParser) -> None:
     from synthmed.device import PRECISIONS
     from synthmed.presets import PRESETS
+    from synthmed.training.losses import LOSSES
     from synthmed.training.options import TrainOptions
 
     d = TrainOptions()
@@ -51,6 +52,8 @@ def _add_train_options(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--ema", type=float, help="decay of the generator weight average sampled from (0 = off)"
     )
+    p.add_argument("--loss", choices=LOSSES, help=f"adversarial loss (default {d.loss})")
+    p.add_argument("--r1", type=float, help="R1 penalty weight on the discriminator (0 = off)")
     p.add_argument("--resume", action="store_true", help="continue the run in --out")
     p.add_argument("--ngf", type=int, help="generator width")
     p.add_argument("--ndf", type=int, help="discriminator width")
@@ -92,15 +95,36 @@ def build_parser() -> argparse.ArgumentParser:
         _add_train_options(g)
         g.add_argument("--z-dim", type=int, help="latent size")
         g.add_argument(
-            "--instance-noise", type=float, default=0.3, help="D input noise std at step 0 (0.3)"
+            "--instance-noise", type=float, help="D input noise std at step 0 (default 0.3)"
         )
         g.add_argument("--no-blur", action="store_true", help="do not blur the D's inputs")
-    t = stages.add_parser("texture", help="Stage II: pix2pix mask -> image")
-    _add_train_options(t)
-    t.add_argument("--l1-weight", type=float, default=100.0, help="lambda of the L1 term (100)")
+        g.add_argument(
+            "--resolution",
+            type=int,
+            help="side the DCGAN works at (default: the data's); below it, it learns "
+            "area-averaged masks that a refiner (train refiner) brings back to full size",
+        )
+    for name, text in (
+        ("texture", "Stage II: pix2pix mask -> image"),
+        ("refiner", "Stage I at full size: soft coarse masks (geometry --resolution) -> masks"),
+    ):
+        t = stages.add_parser(name, help=text)
+        _add_train_options(t)
+        t.add_argument("--l1-weight", type=float, help="lambda of the L1 term (default 100)")
+        t.add_argument("--fm-weight", type=float, help="D feature-matching weight (default 0)")
+        t.add_argument("--num-d", type=int, help="PatchGANs at falling scales (default 1)")
+        t.add_argument("--crop", type=int, help="train on random crops of this side (0 = none)")
+        if name == "refiner":
+            t.add_argument(
+                "--coarse", type=int, help="side of the geometry run's soft masks (default 64)"
+            )
+            t.add_argument(
+                "--coarse-noise", type=float, help="noise std on the coarse masks (default 0)"
+            )
 
     p = sub.add_parser("generate", help="sample (mask, image) pairs into a dataset folder")
     p.add_argument("--geometry", help="Stage I run folder")
+    p.add_argument("--refiner", help="Stage I refiner run folder (for a coarse geometry run)")
     p.add_argument("--texture", help="Stage II run folder")
     p.add_argument("--pipeline", help="pipeline folder (instead of --geometry/--texture)")
     p.add_argument("--single", help="single-GAN run folder (the baseline) instead")
@@ -156,10 +180,19 @@ def _train(args: argparse.Namespace) -> None:
         "log_every": args.log_every,
         "grid_every": args.grid_every,
         "checkpoint_every": args.checkpoint_every,
+        "loss": args.loss,
+        "r1": args.r1,
     }
     cli_model = {"ngf": args.ngf, "ndf": args.ndf, "upsample": args.upsample}
-    if args.stage != "texture":
+    pix2pix = args.stage in ("texture", "refiner")
+    if pix2pix:
+        cli_train["crop"] = args.crop
+        cli_model["num_d"] = args.num_d
+        if args.stage == "refiner":
+            cli_model["coarse"] = args.coarse
+    else:
         cli_model["z_dim"] = args.z_dim
+        cli_model["resolution"] = args.resolution
     if args.resume:
         # The run's own options win, except how long to go and where to run.
         saved = resumed_options(out)
@@ -174,30 +207,50 @@ def _train(args: argparse.Namespace) -> None:
 
         base = preset(args.preset, args.stage)
         train = {"batch_size": base["batch_size"], "precision": base["precision"]}
-        train |= {k: v for k, v in cli_train.items() if v is not None}
+        train |= base.get("train", {}) | {k: v for k, v in cli_train.items() if v is not None}
         train["flip"] = not args.no_flip
         model = base["model"] | {k: v for k, v in cli_model.items() if v is not None}
-        if args.stage != "texture":
-            stage_options = {"instance_noise": args.instance_noise, "blur": not args.no_blur}
+        if pix2pix:
+            cli_stage = {"l1_weight": args.l1_weight, "fm_weight": args.fm_weight}
+            if args.stage == "refiner":
+                cli_stage["coarse_noise"] = args.coarse_noise
         else:
-            stage_options = {"l1_weight": args.l1_weight}
+            cli_stage = {"instance_noise": args.instance_noise}
+            cli_stage["blur"] = False if args.no_blur else None
+        cli_stage = {k: v for k, v in cli_stage.items() if v is not None}
+        stage_options = base.get("stage", {}) | cli_stage
     opts = TrainOptions(**train)
     if opts.steps < 1 or opts.batch_size < 1:
         raise UserError("--steps and --batch-size must be positive")
-    if args.stage != "texture":
+    if not pix2pix:
         from synthmed.training.geometry import train_geometry
 
         channels = data.channels + 1 if args.stage == "single" else 1
-        cfg = GeometryConfig(**{**model, "resolution": data.resolution, "channels": channels})
+        model.setdefault("resolution", data.resolution)
+        side = model["resolution"]
+        if side > data.resolution or side < 8 or side & (side - 1):
+            raise UserError(
+                f"--resolution {side}: need a power of two from 8 to the data's {data.resolution}"
+            )
+        cfg = GeometryConfig(**{**model, "channels": channels})
         folder = train_geometry(data, out, cfg, opts, args.resume, **stage_options)
     else:
         from synthmed.training.texture import train_texture
 
-        model = {**model, "resolution": data.resolution, "out_channels": data.channels}
+        refine = args.stage == "refiner"
+        channels = 1 if refine else data.channels
+        model = {**model, "resolution": data.resolution, "out_channels": channels}
+        if refine:
+            model.setdefault("coarse", 64)
+            if not 8 <= model["coarse"] < data.resolution:
+                raise UserError(f"--coarse {model['coarse']}: must be below {data.resolution}")
+        if opts.crop and not model.get("depth"):  # a U-Net as deep as the crops allow
+            model["depth"] = min(8, opts.crop.bit_length() - 1)
         cfg = TextureConfig(**model)
         if data.resolution % 2 ** cfg.levels():
             raise UserError(f"{args.data}: resolution {data.resolution} too small for the U-Net")
-        folder = train_texture(data, out, cfg, opts, args.resume, **stage_options)
+        target = "mask" if refine else "image"
+        folder = train_texture(data, out, cfg, opts, args.resume, **stage_options, target=target)
     print(f"generator saved in {folder}")
 
 
@@ -221,7 +274,7 @@ def _generate(args: argparse.Namespace) -> None:
         pipe = SynthMedPipeline.load(args.pipeline, args.device, args.precision)
     elif args.geometry and args.texture:
         pipe = SynthMedPipeline.from_folders(
-            args.geometry, args.texture, args.device, args.precision
+            args.geometry, args.texture, args.device, args.precision, args.refiner
         )
     else:
         raise UserError("generate: give --pipeline, --single, or both --geometry and --texture")

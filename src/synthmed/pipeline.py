@@ -21,6 +21,7 @@ from synthmed.errors import UserError
 from synthmed.files import read_json, sha256_file, write_json
 from synthmed.models.dcgan import GeometryConfig, MaskGenerator
 from synthmed.models.pix2pix import TextureConfig, UNetGenerator
+from synthmed.models.refiner import refiner_condition
 from synthmed.training.texture import condition
 
 # Stage I's batch norm uses batch statistics, so a mask depends on the other masks of its
@@ -49,9 +50,9 @@ def component_folder(path: str | Path) -> Path:
 
 def load_generator(folder: str | Path, kind: str) -> tuple[torch.nn.Module, Path]:
     """The trained generator of a run folder (or component folder) of ``kind``
-    ("geometry", "single" or "texture"), and the component folder it came from."""
+    ("geometry", "single", "refiner" or "texture"), and the component folder it came from."""
     component = component_folder(folder)
-    if kind == "texture":
+    if kind in ("texture", "refiner"):
         net: torch.nn.Module = UNetGenerator(read_config(component, TextureConfig, kind))
     else:
         net = MaskGenerator(read_config(component, GeometryConfig, kind))
@@ -68,26 +69,46 @@ class SynthMedPipeline:
         texture: UNetGenerator,
         device: str = "auto",
         precision: str = "auto",
+        refiner: UNetGenerator | None = None,
     ):
         g, t = geometry.cfg, texture.cfg
         if t.in_channels != 2:
             raise UserError(f"texture model expects {t.in_channels} condition channels, not 2")
-        if g.resolution % 2 ** t.levels():
+        side = g.resolution
+        if refiner is not None:
+            if refiner.cfg.coarse != g.resolution:
+                raise UserError(
+                    f"the refiner sharpens {refiner.cfg.coarse} px masks but the geometry "
+                    f"model makes {g.resolution} px ones"
+                )
+            side = refiner.cfg.resolution
+        elif g.resolution < t.resolution:
             raise UserError(
-                f"Stage I resolution {g.resolution} does not fit Stage II's U-Net of "
-                f"{t.levels()} levels (needs a multiple of {2 ** t.levels()})"
+                f"Stage I makes {g.resolution} px (soft) masks for Stage II's {t.resolution} px: "
+                "a coarse geometry run needs its refiner (--refiner)"
             )
+        for net in (texture, refiner):
+            if net is not None and side % 2 ** net.cfg.levels():
+                raise UserError(
+                    f"Stage I resolution {side} does not fit a U-Net of {net.cfg.levels()} "
+                    f"levels (needs a multiple of {2 ** net.cfg.levels()})"
+                )
         self.device = pick_device(device)
         self.dtype = pick_precision(precision, self.device)
         # channels_last: oneDNN's bf16 convolutions otherwise reorder every activation
         # (measured 8 % more pairs/s at 512 px on CPU).
-        self.geometry = geometry.to(self.device, memory_format=torch.channels_last).eval()
-        self.texture = texture.to(self.device, memory_format=torch.channels_last).eval()
+        last = torch.channels_last
+        self.geometry = geometry.to(self.device, memory_format=last).eval()
+        self.texture = texture.to(self.device, memory_format=last).eval()
+        self.refiner = None if refiner is None else refiner.to(self.device, memory_format=last)
+        if self.refiner is not None:
+            self.refiner.eval()
         self.sources: dict[str, Path] = {}
 
     @property
     def resolution(self) -> int:
-        return self.geometry.cfg.resolution
+        """Side of the generated pairs."""
+        return self.geometry.cfg.resolution if self.refiner is None else self.refiner.cfg.resolution
 
     @property
     def channels(self) -> int:
@@ -105,12 +126,16 @@ class SynthMedPipeline:
         texture: str | Path,
         device: str = "auto",
         precision: str = "auto",
+        refiner: str | Path | None = None,
     ) -> SynthMedPipeline:
-        """Build from two run folders (or component folders) of ``synthmed train``."""
+        """Build from the run folders (or component folders) of ``synthmed train``."""
         g, g_dir = load_generator(geometry, "geometry")
         t, t_dir = load_generator(texture, "texture")
-        pipe = cls(g, t, device, precision)
+        r, r_dir = load_generator(refiner, "refiner") if refiner else (None, None)
+        pipe = cls(g, t, device, precision, r)
         pipe.sources = {"geometry": g_dir, "texture": t_dir}
+        if r_dir is not None:
+            pipe.sources["refiner"] = r_dir
         return pipe
 
     @classmethod
@@ -119,21 +144,26 @@ class SynthMedPipeline:
     ) -> SynthMedPipeline:
         """Load a folder written by :meth:`save`."""
         folder = Path(folder)
-        read_json(folder / "pipeline.json")  # fails clearly when this is not a pipeline
-        return cls.from_folders(folder / "geometry", folder / "texture", device, precision)
+        stages = read_json(folder / "pipeline.json")["stages"]  # fails clearly if not one
+        refiner = folder / "refiner" if "refiner" in stages else None
+        return cls.from_folders(folder / "geometry", folder / "texture", device, precision, refiner)
+
+    def _stages(self) -> dict[str, torch.nn.Module]:
+        nets = {"geometry": self.geometry, "refiner": self.refiner, "texture": self.texture}
+        return {name: net for name, net in nets.items() if net is not None}
 
     def save(self, folder: str | Path) -> None:
-        """Write ``geometry/``, ``texture/`` and ``pipeline.json`` (each file atomically)."""
+        """Write ``geometry/``, ``texture/`` (``refiner/``) and ``pipeline.json``, atomically."""
         folder = Path(folder)
-        save_component(folder / "geometry", self.geometry.cfg, self.geometry, "geometry")
-        save_component(folder / "texture", self.texture.cfg, self.texture, "texture")
+        for name, net in self._stages().items():
+            save_component(folder / name, net.cfg, net, name)
         write_json(folder / "pipeline.json", {"version": __version__, "stages": self.describe()})
-        self.sources = {"geometry": folder / "geometry", "texture": folder / "texture"}
+        self.sources = {name: folder / name for name in self._stages()}
 
     def describe(self) -> dict[str, dict]:
         """Config and weight hash of each stage (for manifests and dataset cards)."""
-        nets = {"geometry": self.geometry, "texture": self.texture}
-        return {name: _describe(net, self.sources.get(name)) for name, net in nets.items()}
+        stages = self._stages().items()
+        return {name: _describe(net, self.sources.get(name)) for name, net in stages}
 
     @torch.inference_mode()
     def sample(self, n: int, seed: int = 0) -> Samples:
@@ -141,11 +171,21 @@ class SynthMedPipeline:
 
         def pairs(z: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
             with autocast(self.device, self.dtype):
-                m = self.geometry.binary_masks(z)
-                fov = (self.geometry.fov > 0.5).expand_as(m)
+                m, fov = self.masks(z)
                 return m, fov, self.texture(condition(m, fov)).float()
 
         return _sample(pairs, n, seed, self.geometry.cfg.z_dim, self.device)
+
+    def masks(self, z: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Stage I: latents (N, z_dim) -> vessel masks and fields of view, (N, 1, R, R) bool."""
+        g = self.geometry
+        if self.refiner is None:
+            m = g.binary_masks(z)
+            return m, (g.fov > 0.5).expand_as(m)
+        coarse = torch.where(g.fov > 0.5, g(z)[:, -1:].float(), -1.0)  # nothing outside the FOV
+        side = self.refiner.cfg.resolution
+        fov = (self.refiner.fov > 0.5).expand(len(z), 1, side, side)
+        return (self.refiner(refiner_condition(coarse, fov)) > 0) & fov, fov
 
 
 class SingleGANPipeline:

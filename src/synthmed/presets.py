@@ -1,10 +1,14 @@
-"""Named training configurations: SynthMed's defaults and the paper-faithful one.
+"""Named training configurations: SynthMed's defaults, the paper-faithful one, and the
+DRIVE recipe at 512 px.
 
-A preset fills in the networks' shapes, the batch size and the precision of a stage; flags
-given on the command line win over it. ``paper`` keeps the paper's (and the reference
-implementations') choices: DCGAN with transposed convolutions; pix2pix's U-Net-256 (ngf 64,
-eight levels of 4x4 stride-2 convolutions, transposed upsampling), the 70x70 PatchGAN (ndf 64),
-batch 1, float32. The benchmark times both.
+A preset fills in the networks' shapes ("model"), the batch size and the precision of a
+stage, optionally other training options ("train": TrainOptions fields) and options of the
+stage's loop ("stage": e.g. fm_weight); flags given on the command line win over it.
+
+``paper`` keeps the paper's (and the reference implementations') choices: DCGAN with
+transposed convolutions; pix2pix's U-Net-256 (ngf 64, eight levels of 4x4 stride-2
+convolutions, transposed upsampling), the 70x70 PatchGAN (ndf 64), batch 1, float32. The
+benchmark times both.
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ PRESETS: dict[str, dict[str, dict[str, Any]]] = {
         "geometry": {"model": {}, "batch_size": 16, "precision": "auto"},
         "single": {"model": {}, "batch_size": 16, "precision": "auto"},
         "texture": {"model": {}, "batch_size": 4, "precision": "auto"},
+        "refiner": {"model": {}, "batch_size": 4, "precision": "auto"},
     },
     "paper": {
         "geometry": {
@@ -33,12 +38,49 @@ PRESETS: dict[str, dict[str, dict[str, Any]]] = {
             "batch_size": 1,
             "precision": "fp32",
         },
+        "refiner": {
+            "model": {"upsample": "transpose", "ngf": 64, "ndf": 64, "max_channels": 512},
+            "batch_size": 1,
+            "precision": "fp32",
+        },
+    },
+    # Full-resolution DRIVE on 2 CPU cores in under 2 hours (README, "Results on DRIVE"):
+    # Stage I = DCGAN on 64 px soft masks + a refiner to 512 px; both pix2pix models train on
+    # 256 px crops and run on whole images; DiffAugment and EMA everywhere.
+    "drive512": {
+        "geometry": {
+            "model": {"resolution": 64},
+            "batch_size": 16,
+            "precision": "auto",
+            "train": {"steps": 4000, "augment": "translation,cutout", "ema": 0.999},
+        },
+        "single": {  # the baseline has no refiner: it makes 128 px pairs in the same time
+            "model": {"resolution": 128},
+            "batch_size": 16,
+            "precision": "auto",
+            "train": {"steps": 1000, "augment": "translation,cutout,color", "ema": 0.999},
+        },
+        "refiner": {
+            "model": {"coarse": 64},
+            "batch_size": 4,
+            "precision": "auto",
+            "train": {"steps": 1500, "crop": 256, "ema": 0.999},
+            "stage": {"coarse_noise": 0.2},
+        },
+        "texture": {
+            "model": {"num_d": 2},
+            "batch_size": 4,
+            "precision": "auto",
+            "train": {"steps": 3000, "crop": 256, "augment": "translation,color", "ema": 0.999},
+            "stage": {"fm_weight": 10.0},
+        },
     },
 }
 
 
 def preset(name: str, stage: str) -> dict[str, Any]:
-    """The settings of ``stage`` ("geometry", "single" or "texture") in preset ``name``."""
+    """The settings of ``stage`` ("geometry", "single", "refiner" or "texture") of preset
+    ``name``."""
     if name not in PRESETS:
         raise KeyError(f"unknown preset {name!r}; choose one of {', '.join(PRESETS)}")
     return PRESETS[name][stage]

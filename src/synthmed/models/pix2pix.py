@@ -38,6 +38,8 @@ class TextureConfig:
     dropout: float = 0.5  # decoder dropout in the three innermost levels
     upsample: str = "resize"  # "resize" (no checkerboard) or "transpose" (paper)
     d_layers: int = 3  # PatchGAN strided layers; 3 gives the 70x70 receptive field
+    num_d: int = 1  # PatchGANs at 1, 1/2, 1/4 ... of the resolution (pix2pixHD uses 2-3)
+    coarse: int = 0  # refiner only: side of the soft Stage I masks it brings to full size
 
     def levels(self) -> int:
         """Number of U-Net levels for this resolution."""
@@ -91,13 +93,41 @@ class UNetGenerator(nn.Module):
             block = _Level(cfg, i, block, cin)
         self.net = block
         self.apply(dcgan_init)
+        if cfg.coarse:  # a refiner keeps the field-of-view template of its training masks
+            self.register_buffer("fov", torch.ones(1, 1, cfg.resolution, cfg.resolution))
 
     def forward(self, mask: torch.Tensor) -> torch.Tensor:
         return self.net(mask)
 
 
-def patch_discriminator(cfg: TextureConfig) -> PatchDiscriminator:
-    """The 70x70 PatchGAN over cat(mask, image); returns MONAI's list, logits last."""
+class MultiScaleDiscriminator(nn.Module):
+    """pix2pixHD's multi-scale discriminator: the same PatchGAN design applied to the input
+    and to 2x, 4x ... average-pooled copies of it; the coarse ones judge global structure.
+
+    (MONAI's MultiScalePatchDiscriminator deepens each scale instead of downsampling.)
+    Returns one MONAI feature list (logits last) per scale.
+    """
+
+    def __init__(self, cfg: TextureConfig):
+        super().__init__()
+        self.scales = nn.ModuleList(_patchgan(cfg) for _ in range(cfg.num_d))
+
+    def forward(self, x: torch.Tensor) -> list[list[torch.Tensor]]:
+        out = []
+        for i, d in enumerate(self.scales):
+            if i:
+                x = nn.functional.avg_pool2d(x, 3, 2, 1, count_include_pad=False)
+            out.append(d(x))
+        return out
+
+
+def patch_discriminator(cfg: TextureConfig) -> nn.Module:
+    """The 70x70 PatchGAN over cat(condition, image) (MONAI's: returns its feature list,
+    logits last), or with ``cfg.num_d`` > 1 the multi-scale one (a list of such lists)."""
+    return MultiScaleDiscriminator(cfg) if cfg.num_d > 1 else _patchgan(cfg)
+
+
+def _patchgan(cfg: TextureConfig) -> PatchDiscriminator:
     d = PatchDiscriminator(
         spatial_dims=2,
         channels=cfg.ndf,

@@ -12,27 +12,31 @@ fades to zero over the run (Sonderby et al. 2017; Arjovsky & Bottou 2017).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 import torch
 import torch.nn.functional as F
-from torch import nn
 
 from synthmed.data.prepared import PreparedDataset
 from synthmed.device import autocast, pick_device, pick_precision
 from synthmed.grids import grid, to_uint8
 from synthmed.models.dcgan import GeometryConfig, MaskDiscriminator, MaskGenerator
+from synthmed.models.refiner import downsample
 from synthmed.training.augment import diff_augment
+from synthmed.training.losses import R1_EVERY, check_loss, d_loss, g_loss, r1_penalty
 from synthmed.training.options import TrainOptions
 from synthmed.training.run import Stage, adam, random_flip, run_training, weight_average
 
 SHEET = 16  # samples in each grid
 
 
-def fov_template(data: PreparedDataset) -> torch.Tensor:
-    """Pixels inside the field of view of at least half the training images: (1, 1, R, R)."""
-    return torch.from_numpy((data.fov.mean(axis=0) >= 0.5).astype(np.float32))[None, None]
+def fov_template(data: PreparedDataset, side: int | None = None) -> torch.Tensor:
+    """Pixels inside the field of view of at least half the training images: (1, 1, S, S),
+    at the data's resolution or ``side``."""
+    mean = torch.from_numpy(data.fov.mean(axis=0, dtype=np.float32))[None, None]
+    return (downsample(mean, side or data.resolution) >= 0.5).float()
 
 
 def discriminator_view(x: torch.Tensor, noise: float, blur: bool) -> torch.Tensor:
@@ -83,13 +87,13 @@ def geometry_stage(
     fade: int,
 ) -> Stage:
     """Networks, optimisers and the training step of Stage I (also what the benchmark times)."""
-    if config.resolution != data.resolution:
-        raise ValueError("config.resolution must equal the data's resolution")
+    if config.resolution > data.resolution:
+        raise ValueError("config.resolution must not exceed the data's resolution")
     device = pick_device(opts.device)
     dtype = pick_precision(opts.precision, device)
     torch.manual_seed(opts.seed)
     G, D = MaskGenerator(config).to(device), MaskDiscriminator(config).to(device)
-    G.fov.copy_(fov_template(data))
+    G.fov.copy_(fov_template(data, config.resolution))
     opt_g, opt_d = adam(G, opts), adam(D, opts)
     joint = config.channels > 1
     G_ema = weight_average(G, opts.ema)
@@ -98,15 +102,15 @@ def geometry_stage(
     aug = diff_augment(opts.augment, color)
     if joint and config.channels != data.channels + 1:
         raise ValueError("a single GAN needs channels = image channels + 1")
-    # Real samples in [-1, 1], converted once: a step only indexes and flips.
-    reals_all = torch.from_numpy(data.masks)[:, None].float() * 2 - 1
+    # Real samples in [-1, 1], converted once: a step only indexes and flips. Below the
+    # data's resolution the DCGAN learns area-averaged (soft) masks, which a refiner
+    # (models/refiner.py) turns back into full-resolution binary masks.
+    reals_all = torch.from_numpy(data.masks)[:, None].float()
     if joint:
-        images = torch.from_numpy(data.images).permute(0, 3, 1, 2).float() / 127.5 - 1
+        images = torch.from_numpy(data.images).permute(0, 3, 1, 2).float() / 255
         reals_all = torch.cat([images, reals_all], 1)
-    reals_all = reals_all.to(device)
-    bce = nn.BCEWithLogitsLoss()
-    ones = torch.ones(opts.batch_size, device=device)
-    zeros = torch.zeros(opts.batch_size, device=device)
+    reals_all = (downsample(reals_all, config.resolution) * 2 - 1).to(device)
+    loss = check_loss(opts.loss)
     fixed_z = torch.randn(SHEET, config.z_dim, generator=torch.Generator().manual_seed(opts.seed))
 
     def train_step(gen: torch.Generator, step: int) -> dict[str, float]:
@@ -127,20 +131,30 @@ def geometry_stage(
         seen_real, seen_fake = view(real), view(fake.detach())
         with autocast(device, dtype):
             pred_real, pred_fake = D(seen_real).float(), D(seen_fake).float()
-        loss_d = bce(pred_real, ones) + bce(pred_fake, zeros)
+        loss_d = d_loss(pred_real, pred_fake, loss)
         loss_d.backward()
+        if opts.r1 > 0 and step % R1_EVERY == 0:
+            penalty = r1(real, view)
+            penalty.backward()
         opt_d.step()
 
         opt_g.zero_grad(set_to_none=True)
         seen = view(fake)
         with autocast(device, dtype):
             pred = D(seen).float()
-        loss_g = bce(pred, ones)  # non-saturating generator loss
+        loss_g = g_loss(pred, loss)
         loss_g.backward()
         opt_g.step()
         if G_ema is not None:
             G_ema.update_parameters(G)
         return {"loss_D": loss_d.item(), "loss_G": loss_g.item()}
+
+    def r1(real: torch.Tensor, view: Callable[[torch.Tensor], torch.Tensor]) -> torch.Tensor:
+        # Lazy R1 (StyleGAN2): every R1_EVERY steps, scaled up to the same average strength.
+        seen = view(real).detach().requires_grad_(True)
+        with autocast(device, dtype):
+            pred = D(seen).float()
+        return opts.r1 / 2 * R1_EVERY * r1_penalty(seen, pred)
 
     def sheet(x: torch.Tensor) -> np.ndarray:
         if not joint:
@@ -148,11 +162,13 @@ def geometry_stage(
         both = np.concatenate([to_uint8(x[:, -1:]), to_uint8(x[:, :-1])], axis=2)
         return grid(both, ncol=4)
 
+    soft = config.resolution < data.resolution  # coarse masks are shown as they are
+
     @torch.no_grad()
     def fakes_sheet() -> np.ndarray:
-        fake = sampler(fixed_z.to(device))
+        fake = sampler(fixed_z.to(device)) * sampler.fov - (1 - sampler.fov)
         mask = sampler.binary_masks(fixed_z.to(device)).float() * 2 - 1
-        return sheet(torch.cat([fake[:, :-1] * sampler.fov - (1 - sampler.fov), mask], 1))
+        return sheet(torch.cat([fake[:, :-1], fake[:, -1:] if soft else mask], 1))
 
     stage = Stage(
         kind="single" if joint else "geometry",

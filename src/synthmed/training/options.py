@@ -21,4 +21,7 @@ class TrainOptions:
     checkpoint_every: int = 200  # steps between checkpoints (and at the end)
     augment: str = ""  # DiffAugment policy for the discriminators (training/augment.py)
     ema: float = 0.0  # decay of the generator's weight average used for sampling; 0 = off
+    loss: str = "ns"  # adversarial loss: ns | hinge | lsgan (training/losses.py)
+    r1: float = 0.0  # R1 penalty weight (gamma) on the discriminator; 0 = off
+    crop: int = 0  # Stage II / refiner: train on random crops of this side; 0 = whole images
     flip: bool = True  # random horizontal flips of real pairs (left/right eyes are mirrors)

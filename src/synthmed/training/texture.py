@@ -1,7 +1,12 @@
 """Stage II training: pix2pix learns mask -> image (paper Sec. 3.2; Isola et al. 2017).
 
 Loss = adversarial + lambda * L1 with lambda = 100; the PatchGAN sees cat(condition, image)
-and its loss is halved, as in the reference implementation.
+and its loss is halved, as in the reference implementation. Options from pix2pixHD (Wang et
+al. 2018): discriminators at several scales and a feature-matching loss; and training on
+random crops of full-resolution pairs, the generator being fully convolutional.
+
+The same loop trains Stage I's refiner (``target="mask"``): soft low-resolution masks of
+the DCGAN -> binary full-resolution masks (models/refiner.py).
 """
 
 from __future__ import annotations
@@ -10,13 +15,17 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from torch import nn
+import torch.nn.functional as F
 
 from synthmed.data.prepared import PreparedDataset
 from synthmed.device import autocast, pick_device, pick_precision
+from synthmed.errors import UserError
 from synthmed.grids import grid, to_uint8
 from synthmed.models.pix2pix import TextureConfig, UNetGenerator, patch_discriminator
+from synthmed.models.refiner import downsample, refiner_condition
 from synthmed.training.augment import diff_augment
+from synthmed.training.geometry import fov_template
+from synthmed.training.losses import R1_EVERY, check_loss, d_loss, g_loss, r1_penalty
 from synthmed.training.options import TrainOptions
 from synthmed.training.run import Stage, adam, random_flip, run_training, weight_average
 
@@ -35,73 +44,142 @@ def train_texture(
     opts: TrainOptions,
     resume: bool = False,
     l1_weight: float = 100.0,
+    fm_weight: float = 0.0,
+    target: str = "image",
+    coarse_noise: float = 0.0,
 ) -> Path:
-    """Train the Stage II pix2pix on the (mask, image) pairs of ``data``."""
-    stage = texture_stage(data, config, opts, l1_weight)
+    """Train the Stage II pix2pix on the (mask, image) pairs of ``data`` (or, with
+    ``target="mask"``, the refiner on (soft coarse mask, mask) pairs).
+
+    Args:
+        l1_weight: lambda of the L1 term (pix2pix: 100).
+        fm_weight: weight of the discriminator feature-matching loss (pix2pixHD: 10; 0 = off).
+        coarse_noise: refiner only: std of Gaussian noise added to the coarse masks it is
+            trained on, so that it cleans up the DCGAN's imperfect ones rather than trusting
+            every grey level.
+    """
+    stage = texture_stage(data, config, opts, l1_weight, fm_weight, target, coarse_noise)
     extra = {"data": data.meta.get("source", "?"), "resolution": data.resolution}
-    extra["stage"] = {"l1_weight": l1_weight}
+    extra["stage"] = {"l1_weight": l1_weight, "fm_weight": fm_weight}
+    if target == "mask":
+        extra["stage"]["coarse_noise"] = coarse_noise
     return run_training(stage, opts, Path(out), resume, extra)
 
 
 def texture_stage(
-    data: PreparedDataset, config: TextureConfig, opts: TrainOptions, l1_weight: float = 100.0
+    data: PreparedDataset,
+    config: TextureConfig,
+    opts: TrainOptions,
+    l1_weight: float = 100.0,
+    fm_weight: float = 0.0,
+    target: str = "image",
+    coarse_noise: float = 0.0,
 ) -> Stage:
     """Networks, optimisers and the training step of Stage II (also what the benchmark times)."""
-    if config.out_channels != data.channels:
-        raise ValueError("config.out_channels must equal the data's channels")
+    if target not in ("image", "mask"):
+        raise ValueError(f"target must be 'image' or 'mask', got {target!r}")
+    refine = target == "mask"
+    if config.out_channels != (1 if refine else data.channels):
+        raise ValueError("config.out_channels must be 1 for masks, else the data's channels")
+    if refine and not 8 <= config.coarse < data.resolution:
+        raise ValueError("a refiner needs 8 <= config.coarse < the data's resolution")
+    side = opts.crop or data.resolution
+    if side > data.resolution or side % 2 ** config.levels():
+        raise UserError(
+            f"crop {side}: must be at most {data.resolution} and a multiple of "
+            f"{2 ** config.levels()} (the U-Net's levels)"
+        )
+    smallest = side // 2 ** (config.num_d - 1)
+    if smallest < 2 ** (config.d_layers + 2):
+        raise UserError(
+            f"num_d {config.num_d}: its smallest scale ({smallest} px of {side} px training "
+            f"images) is too small for a PatchGAN of {config.d_layers} layers"
+        )
     device = pick_device(opts.device)
     dtype = pick_precision(opts.precision, device)
     torch.manual_seed(opts.seed)
     G, D = UNetGenerator(config).to(device), patch_discriminator(config).to(device)
+    if refine:
+        G.fov.copy_(fov_template(data))
     opt_g, opt_d = adam(G, opts), adam(D, opts)
     G_ema = weight_average(G, opts.ema)
     sampler = G if G_ema is None else G_ema.module
+    loss = check_loss(opts.loss)
     image_channels = slice(config.in_channels, config.in_channels + config.out_channels)
     aug = diff_augment(opts.augment, image_channels if config.out_channels == 3 else None)
-    # Decoded once into uint8 tensors; a step only indexes, converts and flips.
-    images = torch.from_numpy(data.images).permute(0, 3, 1, 2).contiguous().to(device)
+    # Decoded once into tensors; a step only indexes, converts, crops and flips.
     masks = torch.from_numpy(data.masks)[:, None].to(device)
     fov = torch.from_numpy(data.fov)[:, None].to(device)
-    bce = nn.BCEWithLogitsLoss()
+    if refine:  # condition: the soft coarse mask (what Stage I's DCGAN learns), upsampled
+        coarse = downsample(masks, config.coarse) * 2 - 1
+        conds = refiner_condition(coarse, fov)
+        targets = masks.float() * 2 - 1
+    else:
+        conds = condition(masks, fov)
+        targets = torch.from_numpy(data.images).permute(0, 3, 1, 2).float().to(device) / 127.5 - 1
+
+    def judge(x: torch.Tensor) -> list[list[torch.Tensor]]:
+        """D's features at every scale, logits last (one scale unless config.num_d > 1)."""
+        with autocast(device, dtype):
+            out = D(x)
+        return out if config.num_d > 1 else [out]
 
     def train_step(gen: torch.Generator, step: int) -> dict[str, float]:
-        idx = torch.randint(len(images), (opts.batch_size,), generator=gen).to(device)
-        pair = torch.cat([condition(masks[idx], fov[idx]), images[idx].float() / 127.5 - 1], 1)
+        idx = torch.randint(len(targets), (opts.batch_size,), generator=gen).to(device)
+        cond = conds[idx]
+        if refine and coarse_noise > 0:
+            noise = torch.randn(coarse[idx].shape, generator=gen).to(device)
+            cond = refiner_condition(coarse[idx] + coarse_noise * noise, fov[idx])
+        pair = torch.cat([cond, targets[idx]], 1)
+        if side < data.resolution:
+            pair = random_crop(pair, side, gen)
         if opts.flip:
-            pair = random_flip(pair, gen)  # mask and image flipped together
+            pair = random_flip(pair, gen)  # condition and target flipped together
         cond, real = pair[:, : config.in_channels], pair[:, config.in_channels :]
         with autocast(device, dtype):  # losses below are taken in float32
             fake = G(cond).float()
 
         opt_d.zero_grad(set_to_none=True)
-        seen_real, seen_fake = aug(torch.cat([cond, real], 1)), aug(torch.cat([cond, fake], 1))
-        with autocast(device, dtype):
-            pred_real = D(seen_real)[-1].float()
-            pred_fake = D(seen_fake.detach())[-1].float()
-        loss_d = 0.5 * (
-            bce(pred_real, torch.ones_like(pred_real)) + bce(pred_fake, torch.zeros_like(pred_fake))
-        )
+        real_pair = aug(torch.cat([cond, real], 1))
+        fake_pair = aug(torch.cat([cond, fake.detach()], 1))
+        logits_real = [f[-1].float() for f in judge(real_pair)]
+        logits_fake = [f[-1].float() for f in judge(fake_pair)]
+        pairs = zip(logits_real, logits_fake, strict=True)
+        loss_d = 0.5 * sum(d_loss(r, f, loss) for r, f in pairs)
         loss_d.backward()
+        if opts.r1 > 0 and step % R1_EVERY == 0:
+            seen = real_pair.detach().requires_grad_(True)
+            logits = sum(f[-1].float().sum() for f in judge(seen))
+            (opts.r1 / 2 * R1_EVERY * r1_penalty(seen, logits)).backward()
         opt_d.step()
 
         opt_g.zero_grad(set_to_none=True)
-        with autocast(device, dtype):
-            pred = D(aug(torch.cat([cond, fake], 1)))[-1].float()  # fresh augmentation
-        loss_gan = bce(pred, torch.ones_like(pred))
+        seen_fake = aug(torch.cat([cond, fake], 1))  # fresh augmentation
+        feats_fake = judge(seen_fake)
+        loss_gan = sum(g_loss(f[-1].float(), loss) for f in feats_fake)
         loss_l1 = (fake - real).abs().mean()
-        (loss_gan + l1_weight * loss_l1).backward()
+        losses = {"loss_D": loss_d.item(), "loss_G_gan": loss_gan.item()}
+        losses["loss_G_L1"] = loss_l1.item()
+        total = loss_gan + l1_weight * loss_l1
+        if fm_weight > 0:
+            with torch.no_grad():
+                feats_real = judge(real_pair)  # the D step's view of the same real pair
+            loss_fm = feature_matching(feats_fake, feats_real)
+            total = total + fm_weight * loss_fm
+            losses["loss_G_FM"] = loss_fm.item()
+        total.backward()
         opt_g.step()
         if G_ema is not None:
             G_ema.update_parameters(G)
-        return {"loss_D": loss_d.item(), "loss_G_gan": loss_gan.item(), "loss_G_L1": loss_l1.item()}
+        return losses
 
-    n = min(SHEET, len(images))
-    fixed_cond = condition(masks[:n], fov[:n])
-    fixed_real = images[:n].float() / 127.5 - 1
+    n = min(SHEET, len(targets))
+    fixed_cond, fixed_real = conds[:n], targets[:n]
 
     def sheet(fake: torch.Tensor) -> np.ndarray:
-        mask_rgb = to_uint8(fixed_cond[:, :1])
-        rows = np.concatenate([mask_rgb, to_uint8(fixed_real), to_uint8(fake)], axis=2)
+        rows = np.concatenate(
+            [to_uint8(fixed_cond[:, :1]), to_uint8(fixed_real), to_uint8(fake)], axis=2
+        )
         return grid(rows, ncol=2)
 
     @torch.no_grad()
@@ -113,7 +191,7 @@ def texture_stage(
         return sheet(fake)
 
     stage = Stage(
-        kind="texture",
+        kind="refiner" if refine else "texture",
         config=config,
         modules={"G": G, "D": D} | ({} if G_ema is None else {"G_ema": G_ema}),
         optimizers={"G": opt_g, "D": opt_d},
@@ -123,3 +201,24 @@ def texture_stage(
         exported=sampler,
     )
     return stage
+
+
+def random_crop(x: torch.Tensor, side: int, gen: torch.Generator) -> torch.Tensor:
+    """One random ``side`` x ``side`` crop per item of (N, C, H, W), drawn from ``gen``."""
+    n, _, h, w = x.shape
+    top = torch.randint(h - side + 1, (n,), generator=gen).tolist()
+    left = torch.randint(w - side + 1, (n,), generator=gen).tolist()
+    corners = enumerate(zip(top, left, strict=True))
+    return torch.stack([x[i, :, y : y + side, c : c + side] for i, (y, c) in corners])
+
+
+def feature_matching(
+    fake: list[list[torch.Tensor]], real: list[list[torch.Tensor]]
+) -> torch.Tensor:
+    """pix2pixHD's feature-matching loss: L1 between D's intermediate features of fake and
+    real pairs, averaged over layers, summed over scales."""
+    total = torch.zeros(())
+    for f_scale, r_scale in zip(fake, real, strict=True):
+        layers = list(zip(f_scale[:-1], r_scale[:-1], strict=True))
+        total = total + sum(F.l1_loss(f.float(), r.float()) for f, r in layers) / len(layers)
+    return total

@@ -1,0 +1,54 @@
+"""Adversarial losses and the R1 regulariser shared by every stage.
+
+* "ns": the non-saturating loss of the original GAN (DCGAN, pix2pix).
+* "hinge": the hinge loss of SAGAN / BigGAN; D's loss stops at a margin, so it does not keep
+  pushing logits of easy samples.
+* "lsgan": least squares (Mao et al. 2017; pix2pixHD); gradients grow with the distance to
+  the target instead of vanishing.
+
+R1 (Mescheder et al. 2018) penalises the gradient of D's output on real samples, which keeps
+a discriminator trained on a handful of images from turning into a lookup table.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+LOSSES = ("ns", "hinge", "lsgan")
+R1_EVERY = 4  # lazy regularisation: the R1 term is computed every 4th discriminator step
+
+
+def check_loss(name: str) -> str:
+    """Return ``name`` when it is a known loss, else raise ValueError."""
+    if name not in LOSSES:
+        raise ValueError(f"loss {name!r}: use one of {', '.join(LOSSES)}")
+    return name
+
+
+def d_loss(real: torch.Tensor, fake: torch.Tensor, loss: str) -> torch.Tensor:
+    """The discriminator's loss on logits of real and of fake samples (any shape)."""
+    if loss == "ns":
+        return F.softplus(-real).mean() + F.softplus(fake).mean()
+    if loss == "hinge":
+        return F.relu(1 - real).mean() + F.relu(1 + fake).mean()
+    if loss == "lsgan":
+        return (real - 1).square().mean() + fake.square().mean()
+    raise ValueError(f"loss {loss!r}: use one of {', '.join(LOSSES)}")
+
+
+def g_loss(fake: torch.Tensor, loss: str) -> torch.Tensor:
+    """The generator's loss on the discriminator's logits of its samples."""
+    if loss == "ns":
+        return F.softplus(-fake).mean()
+    if loss == "hinge":
+        return -fake.mean()
+    if loss == "lsgan":
+        return (fake - 1).square().mean()
+    raise ValueError(f"loss {loss!r}: use one of {', '.join(LOSSES)}")
+
+
+def r1_penalty(real_input: torch.Tensor, real_logits: torch.Tensor) -> torch.Tensor:
+    """Mean over the batch of ||d D(x) / d x||^2 at real ``x`` (needs requires_grad on x)."""
+    (grad,) = torch.autograd.grad(real_logits.sum(), real_input, create_graph=True)
+    return grad.float().square().flatten(1).sum(1).mean()

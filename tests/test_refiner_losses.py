@@ -1,0 +1,146 @@
+"""Issue 5: losses, R1, crops, multi-scale PatchGAN + feature matching, coarse Stage I + refiner."""
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from synthmed.cli import main
+from synthmed.data.sources import load_any
+from synthmed.models.pix2pix import TextureConfig, UNetGenerator, patch_discriminator
+from synthmed.models.refiner import downsample, refiner_condition
+from synthmed.pipeline import SynthMedPipeline
+from synthmed.training.losses import LOSSES, d_loss, g_loss, r1_penalty
+from synthmed.training.texture import feature_matching, random_crop
+
+
+def test_losses_at_known_logits() -> None:
+    big = torch.full((4,), 50.0)
+    # A perfect discriminator: ns loss ~0, hinge exactly 0 beyond the margin, lsgan 0 at 1/0.
+    assert d_loss(big, -big, "ns").item() == pytest.approx(0.0, abs=1e-6)
+    assert d_loss(big, -big, "hinge").item() == 0.0
+    assert d_loss(torch.ones(4), torch.zeros(4), "lsgan").item() == 0.0
+    assert set(LOSSES) == {"ns", "hinge", "lsgan"}
+    zero = torch.zeros(3)
+    assert d_loss(zero, zero, "ns").item() == pytest.approx(2 * np.log(2))
+    assert d_loss(zero, zero, "hinge").item() == pytest.approx(2.0)
+    assert d_loss(zero, zero, "lsgan").item() == pytest.approx(1.0)
+    assert g_loss(zero, "ns").item() == pytest.approx(np.log(2))
+    assert g_loss(torch.tensor([2.0]), "hinge").item() == pytest.approx(-2.0)
+    assert g_loss(torch.tensor([1.0]), "lsgan").item() == pytest.approx(0.0)
+    with pytest.raises(ValueError):
+        d_loss(zero, zero, "wgan")
+
+
+def test_r1_of_a_linear_discriminator_is_its_weight_norm() -> None:
+    w = torch.tensor([3.0, 4.0])
+    x = torch.randn(5, 2, requires_grad=True)
+    assert r1_penalty(x, x @ w).item() == pytest.approx(25.0)
+
+
+def test_random_crop_is_seeded_and_keeps_pairs_aligned() -> None:
+    x = torch.arange(2 * 16 * 16, dtype=torch.float32).reshape(2, 1, 16, 16).repeat(1, 3, 1, 1)
+    a = random_crop(x, 8, torch.Generator().manual_seed(1))
+    b = random_crop(x, 8, torch.Generator().manual_seed(1))
+    assert a.shape == (2, 3, 8, 8) and torch.equal(a, b)
+    assert torch.equal(a[:, :1].expand_as(a), a)  # every channel cut at the same place
+
+
+def test_multi_scale_discriminator_and_feature_matching() -> None:
+    cfg = TextureConfig(resolution=128, ndf=8, num_d=3)
+    d = patch_discriminator(cfg)
+    x = torch.randn(2, 5, 128, 128)
+    out = d(x)
+    assert len(out) == 3
+    sides = [scale[-1].shape[-1] for scale in out]
+    assert sides[0] > sides[1] > sides[2]  # each scale sees a half-size copy
+    assert feature_matching(out, out).item() == 0.0
+    other = d(torch.randn(2, 5, 128, 128))
+    assert feature_matching(out, other).item() > 0
+    single = patch_discriminator(TextureConfig(resolution=64, ndf=8))
+    assert isinstance(single(x), list) and single(x)[-1].ndim == 4  # MONAI's format, as before
+
+
+def test_refiner_condition_and_soft_masks() -> None:
+    mask = torch.zeros(1, 1, 16, 16)
+    mask[..., :, :4] = 1
+    soft = downsample(mask, 4)
+    assert soft.shape == (1, 1, 4, 4) and soft[0, 0, 0].tolist() == [1, 0, 0, 0]
+    mask[..., :, 4:6] = 1  # half of the second column of 4x4 blocks
+    assert downsample(mask, 4)[0, 0, 0, 1].item() == pytest.approx(0.5)
+    fov = torch.ones(1, 1, 16, 16, dtype=torch.bool)
+    cond = refiner_condition(soft * 2 - 1, fov)
+    assert cond.shape == (1, 2, 16, 16) and cond[:, 1].eq(1).all()
+    g = UNetGenerator(TextureConfig(resolution=16, out_channels=1, coarse=4, ngf=4))
+    assert "fov" in g.state_dict()  # a refiner keeps its field-of-view template
+    assert "fov" not in UNetGenerator(TextureConfig(resolution=16, ngf=4)).state_dict()
+
+
+@pytest.mark.slow
+def test_coarse_geometry_refiner_texture_end_to_end(tmp_path: Path, capsys) -> None:
+    """The drive512 shape at 64 px: DCGAN at 16 px, refiner to 64 px on 32 px crops, then
+    Stage II; generate through all three; the pipeline folder round-trips."""
+    data = tmp_path / "data"
+    assert main(["prepare", "phantom", "--res", "64", "--n", "4", "--out", str(data)]) == 0
+    common = ["--data", str(data), "--device", "cpu", "--batch-size", "2", "--steps", "2"]
+    common += ["--ngf", "8", "--ndf", "8"]
+    geo, ref, tex = tmp_path / "geo", tmp_path / "ref", tmp_path / "tex"
+    assert main(["train", "geometry", *common, "--out", str(geo), "--resolution", "16"]) == 0
+    assert main(["train", "geometry", *common, "--out", str(tmp_path / "g2"), "--loss", "hinge",
+                 "--r1", "1", "--resolution", "16", "--checkpoint-every", "1"]) == 0  # fmt: skip
+    pix = ["--fm-weight", "10", "--loss", "lsgan", "--r1", "0.1"]
+    ref_args = ["--crop", "32", "--coarse", "16", "--coarse-noise", "0.2"]
+    assert main(["train", "refiner", *common, *pix, *ref_args, "--out", str(ref)]) == 0
+    assert main(["train", "texture", *common, *pix, "--num-d", "2", "--out", str(tex)]) == 0
+    saved = json.loads((ref / "options.json").read_text())
+    assert saved["kind"] == "refiner" and saved["model"]["coarse"] == 16
+    assert saved["train"]["crop"] == 32 and saved["stage"]["fm_weight"] == 10
+
+    out = tmp_path / "synth"
+    cmd = ["generate", "--geometry", str(geo), "--texture", str(tex), "--device", "cpu"]
+    cmd += ["--n", "3", "--precision", "fp32", "--seed", "4"]
+    assert main([*cmd, "--out", str(tmp_path / "x")]) == 2  # coarse masks need the refiner
+    assert "needs its refiner" in capsys.readouterr().err
+    pipe_dir = tmp_path / "pipe"
+    args = [*cmd, "--refiner", str(ref), "--out", str(out), "--save-pipeline", str(pipe_dir)]
+    assert main(args) == 0
+    synth = load_any(out, 64)
+    assert len(synth) == 3 and synth.resolution == 64
+    assert set(np.unique(synth.masks)) <= {0, 1} and not synth.masks[synth.fov == 0].any()
+    assert "refiner" in json.loads((pipe_dir / "pipeline.json").read_text())["stages"]
+    again = tmp_path / "again"
+    cmd = ["generate", "--pipeline", str(pipe_dir), "--device", "cpu", "--precision", "fp32"]
+    assert main([*cmd, "--n", "3", "--seed", "4", "--out", str(again)]) == 0
+    for png in sorted(out.glob("*/*.png")):
+        assert png.read_bytes() == (again / png.relative_to(out)).read_bytes(), png
+    assert SynthMedPipeline.load(pipe_dir, "cpu").refiner is not None
+
+
+def test_bad_stage_i_resolution_is_a_one_line_error(tmp_path: Path, capsys) -> None:
+    data = tmp_path / "data"
+    assert main(["prepare", "phantom", "--res", "32", "--n", "2", "--out", str(data)]) == 0
+    cmd = ["train", "geometry", "--data", str(data), "--out", str(tmp_path / "r"), "--steps", "1"]
+    assert main([*cmd, "--resolution", "24"]) == 2
+    assert "--resolution 24" in capsys.readouterr().err
+    cmd = ["train", "refiner", "--data", str(data), "--out", str(tmp_path / "r"), "--steps", "1"]
+    assert main([*cmd, "--coarse", "32"]) == 2
+    assert "--coarse 32" in capsys.readouterr().err
+    assert main([*cmd, "--coarse", "8", "--crop", "24"]) == 2
+    assert "crop 24" in capsys.readouterr().err
+    assert main([*cmd, "--coarse", "8", "--num-d", "3"]) == 2
+    assert "num_d 3" in capsys.readouterr().err
+    assert not (tmp_path / "r" / "checkpoint.safetensors").exists()
+
+
+def test_prepared_set_resized_for_comparison(tmp_path: Path) -> None:
+    from synthmed.data.sources import phantom_dataset
+
+    small = phantom_dataset(2, 32)
+    small.save(tmp_path / "s")
+    big = load_any(tmp_path / "s", 64).resized(64)
+    assert big.resolution == 64 and big.images.dtype == np.uint8 and big.masks.dtype == np.uint8
+    assert big.meta["resized_from"] == 32 and "transforms" not in big.meta
+    assert abs(big.masks.mean() - small.masks.mean()) < 0.02  # about the same vessel share
+    assert load_any(tmp_path / "s", 64).resolution == 32  # real sets are never resized
