@@ -79,6 +79,8 @@ def test_evaluate_all_writes_the_report(work: Path) -> None:
         "--runs",
         f"geometry={work / 'geometry'}",
         f"texture={work / 'texture'}",
+        "--compare",
+        f"plain={work / 'dual'}",
     ]
     assert main(args) == 0
     metrics = json.loads((out / "metrics.json").read_text())
@@ -87,7 +89,9 @@ def test_evaluate_all_writes_the_report(work: Path) -> None:
     for arm in arms.values():
         assert 0 <= arm["mean"]["f1"] <= 1 and arm["std"]["f1"] >= 0
     fid = metrics["fidelity"]
-    assert set(fid["sets"]) == {"real (held-out)", "dual GAN", "single GAN"}
+    assert set(fid["sets"]) == {"real (held-out)", "dual GAN", "single GAN", "plain"}
+    nn = fid["sets"]["dual GAN"]["mask_nearest_neighbours"]
+    assert 0 <= nn["generated_to_train"]["median"] <= 1 and "held_out_to_train" in nn
     assert "domain" in fid["extractor"]
     assert metrics["context"]["machine"]["torch"]
     page = (out / "report.html").read_text()
@@ -100,6 +104,7 @@ def test_evaluate_all_writes_the_report(work: Path) -> None:
         "Fidelity",
         "Feature extractor",
         "KL(P_real",
+        "Diversity and memorisation",
     ):
         assert section in page, section
     assert page.count("data:image/png;base64,") == 4  # figures embedded: opens offline

@@ -16,6 +16,8 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import torch
+import torch.nn.functional as F
 from PIL import Image
 
 from synthmed.data.images import fov_from_image, is_grayscale_file, read_image, read_mask
@@ -57,6 +59,28 @@ class PreparedDataset:
         return PreparedDataset(
             self.images[indices], self.masks[indices], self.fov[indices], names, meta
         )
+
+    def resized(self, res: int) -> PreparedDataset:
+        """The same pairs at ``res`` x ``res``: images bilinear (antialiased when shrinking),
+        masks and fields of view by area average >= 1/2. For comparing sets made at
+        different resolutions (e.g. a 128 px baseline beside 512 px data)."""
+        if res == self.resolution:
+            return self
+
+        def scale(a: np.ndarray, mode: str) -> torch.Tensor:
+            t = torch.from_numpy(np.ascontiguousarray(a)).float()
+            t = t.permute(0, 3, 1, 2) if t.ndim == 4 else t[:, None]
+            smooth = mode == "bilinear"
+            return F.interpolate(t, size=(res, res), mode=mode, antialias=smooth)
+
+        images = scale(self.images, "bilinear").round().clamp(0, 255).to(torch.uint8)
+        fov = scale(self.fov, "bilinear")[:, 0] >= 0.5
+        masks = (scale(self.masks, "bilinear")[:, 0] >= 0.5) & fov
+        meta = {k: v for k, v in self.meta.items() if k != "transforms"}
+        meta["resized_from"] = self.resolution
+        images = images.permute(0, 2, 3, 1).numpy()
+        masks, fov = masks.numpy().astype(np.uint8), fov.numpy().astype(np.uint8)
+        return PreparedDataset(images, masks, fov, list(self.names), meta)
 
     def save(self, out: str | Path) -> Path:
         """Write ``arrays.npz`` then ``dataset.json`` into ``out``, each atomically."""

@@ -52,6 +52,7 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     q = kinds.add_parser("fidelity", help="KL of histograms, vessel statistics, FID/KID/PRDC")
     common(q)
     q.add_argument("--real", required=True, help="real pairs the generators learnt from")
+    q.add_argument("--reference", help="held-out real pairs, scored like a synthetic set")
     fidelity_args(q)
     q = kinds.add_parser("all", help="utility + fidelity + figures -> report.html, metrics.json")
     common(q)
@@ -60,12 +61,22 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     q.add_argument("--baseline", help="a second generated folder (e.g. the single GAN)")
     q.add_argument("--baseline-name", default="single GAN", help="its name in the report")
     q.add_argument("--runs", nargs="*", default=[], help="NAME=RUN_DIR training runs for curves")
+    q.add_argument(
+        "--compare",
+        nargs="*",
+        default=[],
+        help="NAME=DIR more generated sets, side by side on fidelity and samples (no utility)",
+    )
 
 
-def _load(path: str, res: int) -> Any:
+def _load(path: str, res: int, resize: bool = False) -> Any:
+    """A dataset at ``res``. Generated sets may be resized to it (``resize``: e.g. a 128 px
+    baseline judged beside 512 px data); real sets never are, their scores are taken at
+    native size through the transforms recorded when they were prepared."""
     from synthmed.data.sources import load_any
 
-    return load_any(path, res)
+    data = load_any(path, res)
+    return data.resized(res) if resize else data
 
 
 def _resolution(args: argparse.Namespace) -> int:
@@ -82,7 +93,7 @@ def run(args: argparse.Namespace) -> None:
     from synthmed.evaluation.utility import budget_recipe
 
     res = _resolution(args)
-    synthetic = _load(args.synthetic, res)
+    synthetic = _load(args.synthetic, res, resize=True)
     command = "synthmed " + " ".join(shlex.quote(a) for a in sys.argv[1:])
     if args.evaluation == "utility":
         from synthmed.evaluation.utility import evaluate_utility
@@ -106,10 +117,23 @@ def run(args: argparse.Namespace) -> None:
         extractor = pick_extractor(
             real, args.inception_weights, args.extractor_steps, device=args.device
         )
-        result = evaluate_fidelity(real, {"synthetic": synthetic}, extractor)
+        reference = _load(args.reference, res) if args.reference else None
+        result = evaluate_fidelity(real, {"synthetic": synthetic}, extractor, reference)
         s = result["sets"]["synthetic"]
         floor = result["kl_real_floor"]
         print(f"KL mean {s['kl']['mean']:.4f} (real-vs-real floor {floor['mean']:.4f})")
+        for name, v in s["vessels"].items():
+            print(f"{name:>24}: {v['synth_mean']:9.3f} vs real {v['real_mean']:9.3f} "
+                  f"({v['relative_difference_of_means']:+.1%})")  # fmt: skip
+        nn = s["mask_nearest_neighbours"]
+        line = "mask nearest-neighbour Dice: to train median {median:.3f} max {max:.3f}"
+        print(line.format(**nn["generated_to_train"]), end="")
+        if "generated_to_generated" in nn:
+            print(", to each other max {max:.3f}".format(**nn["generated_to_generated"]), end="")
+        if "held_out_to_train" in nn:
+            ref = nn["held_out_to_train"]
+            print(" (held-out real to train: median {median:.3f})".format(**ref), end="")
+        print()
         print(
             f"FID {s['features']['fid']:.3f}  KID {s['features']['kid_mean']:.4f}  "
             f"[{result['extractor']}]"
@@ -136,13 +160,10 @@ def _run_all(args: argparse.Namespace, res: int, synthetic: Any, command: str) -
     real_train, real_test = _load(args.real_train, res), _load(args.real_test, res)
     sets = {"dual GAN": synthetic}
     if args.baseline:
-        sets[args.baseline_name] = _load(args.baseline, res)
-    runs = {}
-    for item in args.runs:
-        name, sep, path = item.partition("=")
-        if not sep or not Path(path).is_dir():
-            raise UserError(f"--runs {item}: expected NAME=RUN_DIR with an existing folder")
-        runs[name] = Path(path)
+        sets[args.baseline_name] = _load(args.baseline, res, resize=True)
+    runs = _named_folders(args.runs, "--runs")
+    named = _named_folders(args.compare, "--compare")
+    compare = {name: _load(str(path), res, resize=True) for name, path in named.items()}
     extractor = pick_extractor(
         real_train, args.inception_weights, args.extractor_steps, device=args.device
     )
@@ -154,7 +175,9 @@ def _run_all(args: argparse.Namespace, res: int, synthetic: Any, command: str) -
         tuple(range(args.seeds)),
         extractor,
         args.device,
+        fidelity_only=compare,
     )
+    sets |= compare
     metrics["context"] = {"command": command, "machine": machine(), "resolution": res}
     figures = {
         "samples": plots.samples_figure({"real": real_train, **sets}),
@@ -166,3 +189,14 @@ def _run_all(args: argparse.Namespace, res: int, synthetic: Any, command: str) -
     for arm, r in metrics["utility"]["arms"].items():
         print(f"{arm:>28}: F1 {r['mean']['f1']:.4f} ± {r['std']['f1']:.4f}")
     print(f"report: {path}")
+
+
+def _named_folders(items: list[str], flag: str) -> dict[str, Path]:
+    """Parse NAME=DIR arguments; each DIR must exist."""
+    out = {}
+    for item in items:
+        name, sep, path = item.partition("=")
+        if not sep or not name or not Path(path).is_dir():
+            raise UserError(f"{flag} {item}: expected NAME=DIR with an existing folder")
+        out[name] = Path(path)
+    return out

@@ -99,6 +99,21 @@ def fidelity_section(f: dict[str, Any]) -> str:
                 )
         out.append(f"<p><b>{html.escape(name)}</b></p>")
         out.append(table(["statistic", "real", name, "rel. diff. of means", "Wasserstein"], rows))
+    out.append(
+        "<h3>Diversity and memorisation of the masks</h3><p class=note>For each mask, the Dice "
+        "of its nearest neighbour among the real training masks (as given and mirrored) and "
+        "among the other masks of its set, at 128 px. Near 1 = a copy / a collapse; held-out "
+        "real masks show what new but realistic looks like.</p>"
+    )
+    nn_rows = []
+    for name, s in f["sets"].items():
+        nn = s.get("mask_nearest_neighbours", {})
+        for key, label in (("generated_to_train", "train"), ("generated_to_generated", "own set")):
+            if key in nn:
+                v = nn[key]
+                nn_rows.append([name, label] + [v[k] for k in ("median", "p95", "max")])
+                nn_rows[-1].append(v["fraction_above_0.9"])
+    out.append(table(["set", "nearest", "median", "p95", "max", "share > 0.9"], nn_rows))
     rows = [
         [name, s["count"]] + [s["features"].get(k) for k in FEATURE_SCORES]
         for name, s in f["sets"].items()

@@ -24,6 +24,7 @@ from synthmed.evaluation.features import (
     train_domain_extractor,
 )
 from synthmed.evaluation.fidelity import intensity_kl, kl_definition, real_floor_kl
+from synthmed.evaluation.memorisation import nearest_neighbours
 from synthmed.evaluation.utility import SegmentationRecipe, evaluate_utility
 from synthmed.evaluation.vessels import compare_vessel_statistics, vessel_statistics
 
@@ -69,9 +70,13 @@ def evaluate_fidelity(
         "real_count": len(real),
         "sets": {},
     }
+    held_out = None if reference is None else (reference.masks, reference.fov)
     for name, data in sets.items():
         out["sets"][name] = {
             "count": len(data),
+            "mask_nearest_neighbours": nearest_neighbours(
+                (data.masks, data.fov), (real.masks, real.fov), held_out
+            ),
             "kl": intensity_kl(real, data, bins),
             "vessels": compare_vessel_statistics(
                 real_vessels, vessel_statistics(data.masks, data.fov)
@@ -103,8 +108,13 @@ def evaluate_all(
     seeds: tuple[int, ...],
     extractor: FeatureExtractor,
     device: str = "auto",
+    fidelity_only: dict[str, PreparedDataset] | None = None,
 ) -> dict[str, Any]:
-    """Utility (real, each synthetic set, real + each) and fidelity, in one metrics dict."""
+    """Utility (real, each synthetic set, real + each) and fidelity, in one metrics dict.
+
+    Sets in ``fidelity_only`` are compared on fidelity alone (no segmenters: cheap), e.g.
+    older pipelines shown side by side with the current one.
+    """
     utility: dict[str, Any] = {}
     first = True
     for name, data in synthetic.items():
@@ -126,5 +136,7 @@ def evaluate_all(
                 for k, v in utility.items()
             },
         },
-        "fidelity": evaluate_fidelity(real_train, synthetic, extractor, reference=real_test),
+        "fidelity": evaluate_fidelity(
+            real_train, {**synthetic, **(fidelity_only or {})}, extractor, reference=real_test
+        ),
     }
