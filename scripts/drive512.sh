@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
-# The DRIVE recipe at 512 px (issue 5; README "Results on DRIVE at 512 px"): the 20 DRIVE
-# training images split 15 / 5 (36-40 held out), the dual pipeline (Stage I = DCGAN on
-# 64 px soft masks + refiner to 512; Stage II = pix2pix on 256 px crops) and the single-GAN
-# baseline trained on the 15 with `--preset drive512`, then `synthmed evaluate all`.
+# The DRIVE recipe at 512 px (issue 5; README "DRIVE at 512 px"): the 20 DRIVE training
+# images split 15 / 5 (36-40 held out); the dual pipeline (Stage I = DCGAN on 64 px soft
+# masks + refiner to 512; Stage II = pix2pix on 256 px crops) trained on the 15 with
+# `--preset drive512`; then `synthmed evaluate all`: utility (segmenters trained on real,
+# synthetic, real + synthetic; tested on the 5) and fidelity, with the single-GAN baseline and
+# the plain pipeline of issue 3 beside it on fidelity and samples.
 # Re-running skips finished steps and resumes interrupted training.
 # Usage: scripts/drive512.sh [DRIVE_TRAINING_DIR] [WORK_DIR]
 set -euo pipefail
@@ -13,37 +15,38 @@ BUDGET=${BUDGET:-cpu}
 SEEDS=${SEEDS:-2}
 mkdir -p "$WORK"
 log() { echo "$(date -u +%FT%TZ) $*" | tee -a "$WORK/times.txt"; }
-[ -d "$WORK/data" ] || synthmed prepare drive "$DRIVE" --res 512 --holdout 5 --out "$WORK/data"
-for stage in texture refiner geometry single; do
-  run="$WORK/$stage"
-  [ -f "$run/generator/model.safetensors" ] && [ -f "$run/done" ] && continue
-  resume=(); [ -f "$run/checkpoint.safetensors" ] && resume=(--resume)
-  log "train $stage"
-  synthmed train "$stage" --preset drive512 --data "$WORK/data/train" --out "$run" "${resume[@]}"
+train() {  # train STAGE RUN [flags...]: skipped when finished, resumed when interrupted
+  local stage=$1 run=$2; shift 2
+  [ -f "$run/done" ] && return
+  local resume=(); [ -f "$run/checkpoint.safetensors" ] && resume=(--resume)
+  log "train $stage -> $run"
+  synthmed train "$stage" --out "$run" "${resume[@]}" "$@"
   touch "$run/done"
   log "done $stage"
+}
+[ -d "$WORK/data" ] || synthmed prepare drive "$DRIVE" --res 512 --holdout 5 --out "$WORK/data"
+# The recipe (the README's training time is the sum of these four lines).
+for stage in refiner geometry texture; do
+  train "$stage" "$WORK/$stage" --preset drive512 --data "$WORK/data/train"
 done
 [ -d "$WORK/synth-dual" ] || { log generate; synthmed generate --geometry "$WORK/geometry" \
   --refiner "$WORK/refiner" --texture "$WORK/texture" --n "$N" --out "$WORK/synth-dual" \
-  --save-pipeline "$WORK/pipeline"; }
+  --save-pipeline "$WORK/pipeline"; log "done generate"; }
+# Baselines for the side-by-side: the single GAN (128 px pairs: it has no refiner) and the
+# plain pipeline of issue 3 (default preset: no DiffAugment / EMA / refiner) at 128 px.
+[ -d "$WORK/data128" ] || synthmed prepare drive "$DRIVE" --res 128 --holdout 5 --out "$WORK/data128"
+train single "$WORK/single" --preset drive512 --data "$WORK/data/train" --steps 600
+train geometry "$WORK/plain-geometry" --data "$WORK/data128/train" --steps 600
+train texture "$WORK/plain-texture" --data "$WORK/data128/train" --steps 1000
 [ -d "$WORK/synth-single" ] || synthmed generate --single "$WORK/single" --n "$N" \
   --out "$WORK/synth-single"
-# For the side-by-side only (not part of the recipe): the plain pipeline of issue 3, i.e. the
-# default preset without DiffAugment / EMA / refiner, at 128 px where a CPU can train it.
-[ -d "$WORK/data128" ] || synthmed prepare drive "$DRIVE" --res 128 --holdout 5 --out "$WORK/data128"
-for stage in geometry texture; do
-  [ -f "$WORK/plain-$stage/done" ] && continue
-  rm -rf "$WORK/plain-$stage"
-  steps=700; [ "$stage" = texture ] && steps=1500
-  synthmed train "$stage" --data "$WORK/data128/train" --out "$WORK/plain-$stage" --steps "$steps"
-  touch "$WORK/plain-$stage/done"
-done
 [ -d "$WORK/synth-plain" ] || synthmed generate --geometry "$WORK/plain-geometry" \
   --texture "$WORK/plain-texture" --n "$N" --out "$WORK/synth-plain"
 log evaluate
-synthmed evaluate all --synthetic "$WORK/synth-dual" --baseline "$WORK/synth-single" \
+synthmed evaluate all --synthetic "$WORK/synth-dual" \
   --real-train "$WORK/data/train" --real-test "$WORK/data/holdout" --res 512 \
   --budget "$BUDGET" --seeds "$SEEDS" \
   --runs "geometry=$WORK/geometry" "refiner=$WORK/refiner" "texture=$WORK/texture" \
-  "single=$WORK/single" --compare "plain pipeline (128 px)=$WORK/synth-plain" --out "$WORK/report"
+  --compare "single GAN (128 px)=$WORK/synth-single" \
+  "plain pipeline (128 px)=$WORK/synth-plain" --out "$WORK/report"
 log "done evaluate"

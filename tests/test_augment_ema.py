@@ -9,7 +9,7 @@ from safetensors.torch import load_file
 
 from synthmed.cli import main
 from synthmed.errors import UserError
-from synthmed.training.augment import OPERATIONS, diff_augment, parse_policy
+from synthmed.training.augment import OPERATIONS, augment_alike, diff_augment, parse_policy
 from synthmed.training.run import weight_average
 
 
@@ -43,6 +43,16 @@ def test_geometry_moves_condition_and_image_together() -> None:
     y = diff_augment("translation,cutout,flip,rot90")(pair)
     assert torch.allclose(y, y[:, :1].expand_as(y), atol=1e-6)
     assert not torch.allclose(y, pair)
+
+
+def test_augment_alike_draws_once_for_all_inputs() -> None:
+    torch.manual_seed(0)
+    aug = diff_augment("translation,cutout,color,flip", slice(2, 5))
+    x = torch.rand(3, 5, 16, 16) * 2 - 1
+    a, b = augment_alike(aug, x, x.clone())
+    assert torch.equal(a, b) and not torch.equal(a, x)
+    c, d = augment_alike(aug, x, x)  # the stream moves on: the next draw differs
+    assert torch.equal(c, d) and not torch.equal(a, c)
 
 
 def test_color_touches_only_the_image_channels() -> None:

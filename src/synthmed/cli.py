@@ -74,7 +74,9 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("prepare", help="decode a dataset once into a uint8 cache")
     p.add_argument("kind", choices=SOURCES, help="dataset layout (phantom = embedded data)")
     p.add_argument("path", nargs="?", help="dataset folder (not for phantom)")
-    p.add_argument("--res", type=int, default=256, help="working resolution (default 256)")
+    p.add_argument(
+        "--res", type=int, help="working resolution (default 512, the paper's; phantom 64)"
+    )
     p.add_argument("--out", required=True, help="output folder")
     p.add_argument("--split", default="training", help="DRIVE split under the root")
     p.add_argument("--n", type=int, default=64, help="phantom: number of images")
@@ -289,7 +291,8 @@ def run(args: argparse.Namespace) -> None:
     if args.command == "prepare":
         from synthmed.data.sources import prepare_source, split_holdout
 
-        data = prepare_source(args.kind, args.path, args.res, args.split, args.n, args.seed)
+        res = args.res or (64 if args.kind == "phantom" else 512)
+        data = prepare_source(args.kind, args.path, res, args.split, args.n, args.seed)
         if args.holdout:
             train, holdout = split_holdout(data, args.holdout)
             train.save(Path(args.out) / "train")

@@ -84,3 +84,21 @@ def diff_augment(
         return x
 
     return augment
+
+
+def augment_alike(
+    augment: Callable[[torch.Tensor], torch.Tensor], *xs: torch.Tensor
+) -> list[torch.Tensor]:
+    """Apply ``augment`` to each of ``xs`` with the same random draws (the same shift, cutout
+    and jitter for item i of every tensor), e.g. to compare a discriminator's features of a
+    real and a generated pair at the same places (feature matching)."""
+    cuda = torch.cuda.is_available()
+    cpu_state = torch.get_rng_state()
+    cuda_state = torch.cuda.get_rng_state_all() if cuda else None
+    out = []
+    for x in xs:
+        torch.set_rng_state(cpu_state)
+        if cuda_state is not None:
+            torch.cuda.set_rng_state_all(cuda_state)
+        out.append(augment(x))
+    return out

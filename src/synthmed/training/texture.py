@@ -23,7 +23,7 @@ from synthmed.errors import UserError
 from synthmed.grids import grid, to_uint8
 from synthmed.models.pix2pix import TextureConfig, UNetGenerator, patch_discriminator
 from synthmed.models.refiner import downsample, refiner_condition
-from synthmed.training.augment import diff_augment
+from synthmed.training.augment import augment_alike, diff_augment
 from synthmed.training.geometry import fov_template
 from synthmed.training.losses import R1_EVERY, check_loss, d_loss, g_loss, r1_penalty
 from synthmed.training.options import TrainOptions
@@ -154,8 +154,11 @@ def texture_stage(
         opt_d.step()
 
         opt_g.zero_grad(set_to_none=True)
-        seen_fake = aug(torch.cat([cond, fake], 1))  # fresh augmentation
-        feats_fake = judge(seen_fake)
+        # A fresh augmentation; the real pair, for feature matching, gets the same one, so
+        # that features are compared at the same places.
+        pairs = [torch.cat([cond, fake], 1)] + ([torch.cat([cond, real], 1)] if fm_weight else [])
+        seen = augment_alike(aug, *pairs)
+        feats_fake = judge(seen[0])
         loss_gan = sum(g_loss(f[-1].float(), loss) for f in feats_fake)
         loss_l1 = (fake - real).abs().mean()
         losses = {"loss_D": loss_d.item(), "loss_G_gan": loss_gan.item()}
@@ -163,7 +166,7 @@ def texture_stage(
         total = loss_gan + l1_weight * loss_l1
         if fm_weight > 0:
             with torch.no_grad():
-                feats_real = judge(real_pair)  # the D step's view of the same real pair
+                feats_real = judge(seen[1])
             loss_fm = feature_matching(feats_fake, feats_real)
             total = total + fm_weight * loss_fm
             losses["loss_G_FM"] = loss_fm.item()
