@@ -83,9 +83,12 @@ class SynthMedPipeline:
                 )
             side = refiner.cfg.resolution
         elif g.resolution < t.resolution:
+            # Stage II would run below the size it learnt; with a coarse (soft-mask) geometry
+            # run, which is what this almost always is, the refiner was forgotten.
             raise UserError(
-                f"Stage I makes {g.resolution} px (soft) masks for Stage II's {t.resolution} px: "
-                "a coarse geometry run needs its refiner (--refiner)"
+                f"Stage I makes {g.resolution} px masks but Stage II learnt {t.resolution} px "
+                "images; a coarse geometry run (train geometry --resolution) needs its refiner "
+                "(--refiner)"
             )
         for net in (texture, refiner):
             if net is not None and side % 2 ** net.cfg.levels():
