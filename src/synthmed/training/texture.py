@@ -107,16 +107,21 @@ def texture_stage(
     loss = check_loss(opts.loss)
     image_channels = slice(config.in_channels, config.in_channels + config.out_channels)
     aug = diff_augment(opts.augment, image_channels if config.out_channels == 3 else None)
-    # Decoded once into tensors; a step only indexes, converts, crops and flips.
+    # Decoded once into uint8 tensors (float copies of a whole dataset at 512 px and above
+    # would take gigabytes); a step only indexes, converts, crops and flips.
     masks = torch.from_numpy(data.masks)[:, None].to(device)
     fov = torch.from_numpy(data.fov)[:, None].to(device)
     if refine:  # condition: the soft coarse mask (what Stage I's DCGAN learns), upsampled
-        coarse = downsample(masks, config.coarse) * 2 - 1
-        conds = refiner_condition(coarse, fov)
-        targets = masks.float() * 2 - 1
+        coarse = downsample(masks, config.coarse) * 2 - 1  # small: config.coarse px
     else:
-        conds = condition(masks, fov)
-        targets = torch.from_numpy(data.images).permute(0, 3, 1, 2).float().to(device) / 127.5 - 1
+        images = torch.from_numpy(data.images).permute(0, 3, 1, 2).contiguous().to(device)
+
+    def batch(idx: torch.Tensor, noise: torch.Tensor | None = None) -> torch.Tensor:
+        """cat(condition, target) of the samples ``idx`` as floats in [-1, 1]."""
+        if not refine:
+            return torch.cat([condition(masks[idx], fov[idx]), images[idx] / 127.5 - 1], 1)
+        soft = coarse[idx] if noise is None else coarse[idx] + noise
+        return torch.cat([refiner_condition(soft, fov[idx]), masks[idx].float() * 2 - 1], 1)
 
     def judge(x: torch.Tensor) -> list[list[torch.Tensor]]:
         """D's features at every scale, logits last (one scale unless config.num_d > 1)."""
@@ -125,12 +130,11 @@ def texture_stage(
         return out if config.num_d > 1 else [out]
 
     def train_step(gen: torch.Generator, step: int) -> dict[str, float]:
-        idx = torch.randint(len(targets), (opts.batch_size,), generator=gen).to(device)
-        cond = conds[idx]
+        idx = torch.randint(len(masks), (opts.batch_size,), generator=gen).to(device)
+        noise = None
         if refine and coarse_noise > 0:
-            noise = torch.randn(coarse[idx].shape, generator=gen).to(device)
-            cond = refiner_condition(coarse[idx] + coarse_noise * noise, fov[idx])
-        pair = torch.cat([cond, targets[idx]], 1)
+            noise = coarse_noise * torch.randn(coarse[idx].shape, generator=gen).to(device)
+        pair = batch(idx, noise)
         if side < data.resolution:
             pair = random_crop(pair, side, gen)
         if opts.flip:
@@ -176,8 +180,8 @@ def texture_stage(
             G_ema.update_parameters(G)
         return losses
 
-    n = min(SHEET, len(targets))
-    fixed_cond, fixed_real = conds[:n], targets[:n]
+    fixed = batch(torch.arange(min(SHEET, len(masks)), device=device))
+    fixed_cond, fixed_real = fixed[:, : config.in_channels], fixed[:, config.in_channels :]
 
     def sheet(fake: torch.Tensor) -> np.ndarray:
         rows = np.concatenate(
