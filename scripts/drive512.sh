@@ -25,7 +25,7 @@ train() {  # train STAGE RUN [flags...]: skipped when finished, resumed when int
   log "done $stage"
 }
 [ -d "$WORK/data" ] || synthmed prepare drive "$DRIVE" --res 512 --holdout 5 --out "$WORK/data"
-# The recipe (the README's training time is the sum of these four lines).
+# The recipe (the README's training time is the sum of these three runs).
 for stage in refiner geometry texture; do
   train "$stage" "$WORK/$stage" --preset drive512 --data "$WORK/data/train"
 done
