@@ -298,6 +298,22 @@ def test_off_centre_fov_disc_fills_the_square(tmp_path: Path) -> None:
     assert t["image"] == str(tmp_path / "img.png") and t["mask"] == str(tmp_path / "mask.png")
 
 
+def test_native_files_are_found_from_another_working_directory(tmp_path: Path, monkeypatch) -> None:
+    """Prepared with relative paths, evaluated elsewhere: the recorded paths still resolve."""
+    from synthmed.evaluation.protocol import native_truth
+
+    fov = _disc(12, 12, 9)
+    pairs = _pairs_with_fov(tmp_path, fov)
+    monkeypatch.chdir(tmp_path)
+    rel = [
+        PairPaths(p.name, Path(p.image.name), Path(p.mask.name), Path(p.fov.name)) for p in pairs
+    ]
+    data = prepare_pairs(rel, RES, "test")
+    monkeypatch.chdir(tmp_path.parent)
+    truth = native_truth(data.meta["transforms"][0])
+    assert truth is not None and truth[1].astype(bool).sum() == fov.sum()
+
+
 def test_tall_fov_is_padded_to_square(tmp_path: Path) -> None:
     """A 20-high, 10-wide FOV is centred in a 20x20 square: 5-pixel bands left and right."""
     fov = np.zeros((H, W), bool)

@@ -10,6 +10,7 @@ last: its presence means the folder is complete.
 from __future__ import annotations
 
 import io
+import os
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -200,10 +201,17 @@ def prepare_pairs(
         images.append(img)
         masks.append(m)
         fovs.append(f)
-        files = {"image": str(p.image), "mask": str(p.mask)}
+        # Absolute paths: the evaluation reads the native files again, maybe from another
+        # working directory than the one ``prepare`` ran in.
+        files = {"image": _absolute(p.image), "mask": _absolute(p.mask)}
         if p.fov is not None:
-            files["fov"] = str(p.fov)
+            files["fov"] = _absolute(p.fov)
         transforms.append(dict(t, **files))
     meta = {"source": source, "transforms": transforms}
     names = [p.name for p in pairs]
     return PreparedDataset(np.stack(images), np.stack(masks), np.stack(fovs), names, meta)
+
+
+def _absolute(path: str | Path) -> str:
+    """``path`` made absolute (symbolic links kept, so the recorded name stays readable)."""
+    return os.path.abspath(path)
