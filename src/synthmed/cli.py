@@ -116,6 +116,18 @@ def build_parser() -> argparse.ArgumentParser:
         t.add_argument("--fm-weight", type=float, help="D feature-matching weight (default 0)")
         t.add_argument("--num-d", type=int, help="PatchGANs at falling scales (default 1)")
         t.add_argument("--crop", type=int, help="train on random crops of this side (0 = none)")
+        if name == "texture":
+            t.add_argument(
+                "--judge-weight",
+                type=float,
+                help="weight of the vessel-judge loss: a segmenter trained on the real pairs "
+                "must find the mask's vessels in the generated image (default 0 = off)",
+            )
+            t.add_argument(
+                "--judge-steps",
+                type=int,
+                help="training steps of that segmenter (default 0 = the evaluation's cpu budget)",
+            )
         if name == "refiner":
             t.add_argument(
                 "--coarse", type=int, help="side of the geometry run's soft masks (default 64)"
@@ -216,6 +228,9 @@ def _train(args: argparse.Namespace) -> None:
             cli_stage = {"l1_weight": args.l1_weight, "fm_weight": args.fm_weight}
             if args.stage == "refiner":
                 cli_stage["coarse_noise"] = args.coarse_noise
+            else:
+                cli_stage["judge_weight"] = args.judge_weight
+                cli_stage["judge_steps"] = args.judge_steps
         else:
             cli_stage = {"instance_noise": args.instance_noise}
             cli_stage["blur"] = False if args.no_blur else None

@@ -25,6 +25,7 @@ from synthmed.models.pix2pix import TextureConfig, UNetGenerator, patch_discrimi
 from synthmed.models.refiner import downsample, refiner_condition
 from synthmed.training.augment import augment_alike, diff_augment
 from synthmed.training.geometry import fov_template
+from synthmed.training.judge import VesselJudge
 from synthmed.training.losses import R1_EVERY, check_loss, d_loss, g_loss, r1_penalty
 from synthmed.training.options import TrainOptions
 from synthmed.training.run import Stage, adam, random_flip, run_training, weight_average
@@ -47,6 +48,8 @@ def train_texture(
     fm_weight: float = 0.0,
     target: str = "image",
     coarse_noise: float = 0.0,
+    judge_weight: float = 0.0,
+    judge_steps: int = 0,
 ) -> Path:
     """Train the Stage II pix2pix on the (mask, image) pairs of ``data`` (or, with
     ``target="mask"``, the refiner on (soft coarse mask, mask) pairs).
@@ -57,12 +60,20 @@ def train_texture(
         coarse_noise: refiner only: std of Gaussian noise added to the coarse masks it is
             trained on, so that it cleans up the DCGAN's imperfect ones rather than trusting
             every grey level.
+        judge_weight: Stage II only: weight of the vessel-judge loss (training/judge.py: a
+            segmenter trained on the real pairs must find the mask's vessels in the
+            generated image; 0 = off).
+        judge_steps: training steps of that segmenter (0 = the evaluation's "cpu" budget).
     """
-    stage = texture_stage(data, config, opts, l1_weight, fm_weight, target, coarse_noise)
+    stage = texture_stage(
+        data, config, opts, l1_weight, fm_weight, target, coarse_noise, judge_weight, judge_steps
+    )
     extra = {"data": data.meta.get("source", "?"), "resolution": data.resolution}
     extra["stage"] = {"l1_weight": l1_weight, "fm_weight": fm_weight}
     if target == "mask":
         extra["stage"]["coarse_noise"] = coarse_noise
+    else:
+        extra["stage"] |= {"judge_weight": judge_weight, "judge_steps": judge_steps}
     return run_training(stage, opts, Path(out), resume, extra)
 
 
@@ -74,11 +85,15 @@ def texture_stage(
     fm_weight: float = 0.0,
     target: str = "image",
     coarse_noise: float = 0.0,
+    judge_weight: float = 0.0,
+    judge_steps: int = 0,
 ) -> Stage:
     """Networks, optimisers and the training step of Stage II (also what the benchmark times)."""
     if target not in ("image", "mask"):
         raise ValueError(f"target must be 'image' or 'mask', got {target!r}")
     refine = target == "mask"
+    if refine and judge_weight:
+        raise ValueError("judge_weight is for Stage II (target='image') only")
     if config.out_channels != (1 if refine else data.channels):
         raise ValueError("config.out_channels must be 1 for masks, else the data's channels")
     if refine and not 8 <= config.coarse < data.resolution:
@@ -103,6 +118,7 @@ def texture_stage(
         G.fov.copy_(fov_template(data))
     opt_g, opt_d = adam(G, opts), adam(D, opts)
     G_ema = weight_average(G, opts.ema)
+    vessel_judge = VesselJudge(data, judge_steps).to(device) if judge_weight > 0 else None
     sampler = G if G_ema is None else G_ema.module
     loss = check_loss(opts.loss)
     image_channels = slice(config.in_channels, config.in_channels + config.out_channels)
@@ -130,6 +146,9 @@ def texture_stage(
         return out if config.num_d > 1 else [out]
 
     def train_step(gen: torch.Generator, step: int) -> dict[str, float]:
+        if vessel_judge is not None:  # first step of the run (not again after --resume)
+            with torch.random.fork_rng(devices=[]):
+                vessel_judge.fit(data, opts.seed, device)
         idx = torch.randint(len(masks), (opts.batch_size,), generator=gen).to(device)
         noise = None
         if refine and coarse_noise > 0:
@@ -168,6 +187,11 @@ def texture_stage(
         losses = {"loss_D": loss_d.item(), "loss_G_gan": loss_gan.item()}
         losses["loss_G_L1"] = loss_l1.item()
         total = loss_gan + l1_weight * loss_l1
+        if vessel_judge is not None:
+            with autocast(device, dtype):
+                loss_judge = vessel_judge(fake, cond[:, :1] > 0)
+            total = total + judge_weight * loss_judge
+            losses["loss_G_judge"] = loss_judge.item()
         if fm_weight > 0:
             with torch.no_grad():
                 feats_real = judge(seen[1])
@@ -200,7 +224,9 @@ def texture_stage(
     stage = Stage(
         kind="refiner" if refine else "texture",
         config=config,
-        modules={"G": G, "D": D} | ({} if G_ema is None else {"G_ema": G_ema}),
+        modules={"G": G, "D": D}
+        | ({} if G_ema is None else {"G_ema": G_ema})
+        | ({} if vessel_judge is None else {"judge": vessel_judge}),
         optimizers={"G": opt_g, "D": opt_d},
         train_step=train_step,
         fakes_sheet=fakes_sheet,
