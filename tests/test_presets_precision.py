@@ -105,6 +105,11 @@ def test_generate_from_given_masks(data: Path, tmp_path: Path) -> None:
     manifest = json.loads((out / "manifest.json").read_text())
     assert manifest["count"] == 4 and manifest["precision"] == "float32"
     assert len(manifest["models"]["texture"]["sha256"]) == 64
+    assert manifest["stochastic_texture"] is False
+    varied = tmp_path / "varied"
+    cmd = ["generate", "--texture", str(run), "--masks", str(data), "--out", str(varied)]
+    assert main([*cmd, "--device", "cpu", "--precision", "fp32", "--stochastic"]) == 0
+    assert json.loads((varied / "manifest.json").read_text())["stochastic_texture"] is True
 
 
 def test_generate_masks_needs_texture_only(data: Path, tmp_path: Path, capsys) -> None:
@@ -125,6 +130,23 @@ def test_translate_is_deterministic_in_eval_mode() -> None:
     masks = (np.random.default_rng(0).random((3, 32, 32)) > 0.8).astype(np.uint8)
     fov = np.ones_like(masks)
     assert np.array_equal(model.translate(masks, fov), model.translate(masks, fov))
+
+
+def test_stochastic_translate_is_a_function_of_the_seed() -> None:
+    torch.manual_seed(0)
+    net = UNetGenerator(TextureConfig(resolution=32, ngf=4))
+    assert any(isinstance(m, torch.nn.Dropout) for m in net.modules())
+    model = TextureModel(net, "cpu", "fp32", stochastic=True)
+    masks = (np.random.default_rng(0).random((3, 32, 32)) > 0.8).astype(np.uint8)
+    fov = np.ones_like(masks)
+    rng_before = torch.get_rng_state()
+    a, b = model.translate(masks, fov, seed=1), model.translate(masks, fov, seed=1)
+    assert torch.equal(torch.get_rng_state(), rng_before)  # the caller's generator untouched
+    assert np.array_equal(a, b)
+    assert not np.array_equal(a, model.translate(masks, fov, seed=2))
+    plain = TextureModel(net, "cpu", "fp32", stochastic=False)  # dropout off again
+    assert np.array_equal(plain.translate(masks, fov, seed=1), plain.translate(masks, fov, seed=2))
+    assert not np.array_equal(a, plain.translate(masks, fov, seed=1))
 
 
 def test_cli_arm_names_match_the_evaluation() -> None:

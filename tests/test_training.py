@@ -114,6 +114,19 @@ def test_pipeline_sample_is_deterministic(pipeline: SynthMedPipeline) -> None:
     assert np.array_equal(pipeline.sample(20, seed=7).images[:5], a.images)
 
 
+def test_stochastic_pipeline_varies_images_not_masks(pipeline: SynthMedPipeline) -> None:
+    plain = pipeline.sample(4, seed=3)
+    pipeline.stochastic = True
+    try:
+        a, b = pipeline.sample(4, seed=3), pipeline.sample(4, seed=3)
+    finally:
+        pipeline.stochastic = False
+    assert np.array_equal(a.images, b.images)  # still a function of the seed
+    assert np.array_equal(a.masks, plain.masks)  # Stage I untouched
+    assert not np.array_equal(a.images, plain.images)
+    assert np.array_equal(pipeline.sample(4, seed=3).images, plain.images)  # switched back off
+
+
 def test_pipeline_save_load_bit_exact(pipeline: SynthMedPipeline, tmp_path: Path) -> None:
     pipeline.save(tmp_path / "pipe")
     loaded = SynthMedPipeline.load(tmp_path / "pipe", device="cpu")

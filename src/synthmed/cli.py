@@ -157,6 +157,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="auto: bfloat16 where the hardware has it",
     )
     p.add_argument("--save-pipeline", help="also save both stages as one pipeline folder")
+    p.add_argument(
+        "--stochastic",
+        action="store_true",
+        help="keep Stage II's decoder dropout on while sampling (pix2pix's test-time noise): "
+        "varied renderings of like masks, still a function of --seed",
+    )
 
     from synthmed.evaluation.commands import add_parsers
 
@@ -280,21 +286,25 @@ def _generate(args: argparse.Namespace) -> None:
             raise UserError("generate --masks: give --texture only (Stage I is not used)")
         from synthmed.data.sources import load_any
 
-        texture = TextureModel.from_folder(args.texture, args.device, args.precision)
+        texture = TextureModel.from_folder(
+            args.texture, args.device, args.precision, args.stochastic
+        )
         data = load_any(args.masks, texture.texture.cfg.resolution)
-        out = translate_dataset(texture, data, args.out)
+        out = translate_dataset(texture, data, args.out, args.seed)
         print(f"{len(data)} images for the masks of {args.masks} written to {out}")
         return
     if args.single:
         pipe = SingleGANPipeline.from_folder(args.single, args.device)
     elif args.pipeline:
-        pipe = SynthMedPipeline.load(args.pipeline, args.device, args.precision)
+        pipe = SynthMedPipeline.load(args.pipeline, args.device, args.precision, args.stochastic)
     elif args.geometry and args.texture:
         pipe = SynthMedPipeline.from_folders(
-            args.geometry, args.texture, args.device, args.precision, args.refiner
+            args.geometry, args.texture, args.device, args.precision, args.refiner, args.stochastic
         )
     else:
         raise UserError("generate: give --pipeline, --single, or both --geometry and --texture")
+    if args.stochastic and not isinstance(pipe, SynthMedPipeline):
+        raise UserError("generate --stochastic: the single GAN has no Stage II dropout")
     if args.save_pipeline and isinstance(pipe, SynthMedPipeline):
         pipe.save(args.save_pipeline)
     out = generate_dataset(pipe, args.n, args.out, args.seed)

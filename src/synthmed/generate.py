@@ -53,11 +53,14 @@ def generate_dataset(
         "channels": pipe.channels,
         "models": pipe.describe(),
         "precision": getattr(pipe, "precision", "float32"),
+        "stochastic_texture": getattr(pipe, "stochastic", False),
     }
     return _write_dataset(Path(out), n, batches, manifest)
 
 
-def translate_dataset(texture: TextureModel, data: PreparedDataset, out: str | Path) -> Path:
+def translate_dataset(
+    texture: TextureModel, data: PreparedDataset, out: str | Path, seed: int = 0
+) -> Path:
     """Stage II only: an image for every (mask, field of view) of ``data``, names kept.
 
     For researchers who have masks (drawn, or from another generator) and want images, and
@@ -67,7 +70,7 @@ def translate_dataset(texture: TextureModel, data: PreparedDataset, out: str | P
     def batches() -> Iterator[tuple[list[str], Samples]]:
         for start in range(0, len(data), BATCH):
             part = slice(start, start + BATCH)
-            images = texture.translate(data.masks[part], data.fov[part])
+            images = texture.translate(data.masks[part], data.fov[part], seed * 1_000_003 + start)
             masks, fov = data.masks[part].astype(bool), data.fov[part].astype(bool)
             yield data.names[part], Samples(masks, fov, images)
 
@@ -76,6 +79,8 @@ def translate_dataset(texture: TextureModel, data: PreparedDataset, out: str | P
         "channels": texture.channels,
         "models": texture.describe(),
         "precision": texture.precision,
+        "stochastic_texture": texture.stochastic,
+        "seed": seed,
         "masks_from": data.meta.get("source", "?"),
     }
     return _write_dataset(Path(out), len(data), batches, manifest)

@@ -7,7 +7,8 @@ Loading never unpickles anything.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -27,6 +28,26 @@ from synthmed.training.texture import condition
 # Stage I's batch norm uses batch statistics, so a mask depends on the other masks of its
 # batch: sampling always runs in chunks of this size, making output a function of the seed.
 CHUNK = 16
+
+
+def sampling_dropout(net: torch.nn.Module, on: bool) -> None:
+    """Keep a network's dropout layers active (``on``) or not while the rest stays in eval mode.
+
+    pix2pix's only noise source is its decoder dropout, and Isola et al. keep it on at test
+    time; switched off, every mask gets exactly one rendering.
+    """
+    for m in net.modules():
+        if isinstance(m, torch.nn.Dropout):
+            m.train(on)
+
+
+@contextmanager
+def seeded(seed: int, device: torch.device) -> Iterator[None]:
+    """Seed the global generators (what dropout draws from) inside, restore them after."""
+    devices = [device.index or 0] if device.type == "cuda" else []
+    with torch.random.fork_rng(devices=devices):
+        torch.manual_seed(seed)
+        yield
 
 
 @dataclass
@@ -70,6 +91,7 @@ class SynthMedPipeline:
         device: str = "auto",
         precision: str = "auto",
         refiner: UNetGenerator | None = None,
+        stochastic: bool = False,
     ):
         g, t = geometry.cfg, texture.cfg
         if t.in_channels != 2:
@@ -106,7 +128,18 @@ class SynthMedPipeline:
         self.refiner = None if refiner is None else refiner.to(self.device, memory_format=last)
         if self.refiner is not None:
             self.refiner.eval()
+        self.stochastic = stochastic
         self.sources: dict[str, Path] = {}
+
+    @property
+    def stochastic(self) -> bool:
+        """Whether Stage II samples with its decoder dropout on (varied renderings)."""
+        return self._stochastic
+
+    @stochastic.setter
+    def stochastic(self, on: bool) -> None:
+        self._stochastic = on
+        sampling_dropout(self.texture, on)
 
     @property
     def resolution(self) -> int:
@@ -130,12 +163,13 @@ class SynthMedPipeline:
         device: str = "auto",
         precision: str = "auto",
         refiner: str | Path | None = None,
+        stochastic: bool = False,
     ) -> SynthMedPipeline:
         """Build from the run folders (or component folders) of ``synthmed train``."""
         g, g_dir = load_generator(geometry, "geometry")
         t, t_dir = load_generator(texture, "texture")
         r, r_dir = load_generator(refiner, "refiner") if refiner else (None, None)
-        pipe = cls(g, t, device, precision, r)
+        pipe = cls(g, t, device, precision, r, stochastic)
         pipe.sources = {"geometry": g_dir, "texture": t_dir}
         if r_dir is not None:
             pipe.sources["refiner"] = r_dir
@@ -143,13 +177,18 @@ class SynthMedPipeline:
 
     @classmethod
     def load(
-        cls, folder: str | Path, device: str = "auto", precision: str = "auto"
+        cls,
+        folder: str | Path,
+        device: str = "auto",
+        precision: str = "auto",
+        stochastic: bool = False,
     ) -> SynthMedPipeline:
         """Load a folder written by :meth:`save`."""
         folder = Path(folder)
         stages = read_json(folder / "pipeline.json")["stages"]  # fails clearly if not one
         refiner = folder / "refiner" if "refiner" in stages else None
-        return cls.from_folders(folder / "geometry", folder / "texture", device, precision, refiner)
+        geometry, texture = folder / "geometry", folder / "texture"
+        return cls.from_folders(geometry, texture, device, precision, refiner, stochastic)
 
     def _stages(self) -> dict[str, torch.nn.Module]:
         nets = {"geometry": self.geometry, "refiner": self.refiner, "texture": self.texture}
@@ -255,7 +294,8 @@ def _sample(
     gen = torch.Generator().manual_seed(seed)
     masks, fovs, images = [], [], []
     for start in range(0, n, CHUNK):
-        m, fov, img = pairs(torch.randn(CHUNK, z_dim, generator=gen).to(device))
+        with seeded(seed * 7919 + start, device):  # dropout, when on, is a function of the seed
+            m, fov, img = pairs(torch.randn(CHUNK, z_dim, generator=gen).to(device))
         img = ((img + 1) * 127.5).round().clamp(0, 255).to(torch.uint8) * fov
         keep = min(CHUNK, n - start)
         masks.append(m[:keep, 0].cpu().numpy())
@@ -267,19 +307,31 @@ def _sample(
 class TextureModel:
     """Stage II alone: images for masks the user already has (``generate --masks``)."""
 
-    def __init__(self, texture: UNetGenerator, device: str = "auto", precision: str = "auto"):
+    def __init__(
+        self,
+        texture: UNetGenerator,
+        device: str = "auto",
+        precision: str = "auto",
+        stochastic: bool = False,
+    ):
         self.device = pick_device(device)
         self.dtype = pick_precision(precision, self.device)
         self.texture = texture.to(self.device, memory_format=torch.channels_last).eval()
+        self.stochastic = stochastic  # decoder dropout on while translating
+        sampling_dropout(self.texture, stochastic)
         self.source: Path | None = None
 
     @classmethod
     def from_folder(
-        cls, folder: str | Path, device: str = "auto", precision: str = "auto"
+        cls,
+        folder: str | Path,
+        device: str = "auto",
+        precision: str = "auto",
+        stochastic: bool = False,
     ) -> TextureModel:
         """Load a ``synthmed train texture`` run folder (or its ``generator/``)."""
         t, t_dir = load_generator(folder, "texture")
-        model = cls(t, device, precision)
+        model = cls(t, device, precision, stochastic)
         model.source = t_dir
         return model
 
@@ -297,10 +349,11 @@ class TextureModel:
         return {"texture": _describe(self.texture, self.source)}
 
     @torch.inference_mode()
-    def translate(self, masks: np.ndarray, fov: np.ndarray) -> np.ndarray:
+    def translate(self, masks: np.ndarray, fov: np.ndarray, seed: int = 0) -> np.ndarray:
         """Masks and fields of view (N, R, R) in {0, 1} -> images (N, R, R, C) uint8.
 
-        R must be a multiple of 2**levels of the U-Net (it is fully convolutional).
+        R must be a multiple of 2**levels of the U-Net (it is fully convolutional). ``seed``
+        matters only when :attr:`stochastic` (it seeds the dropout).
         """
         side, levels = masks.shape[-1], self.texture.cfg.levels()
         if masks.shape[-2] % 2**levels or side % 2**levels:
@@ -312,7 +365,7 @@ class TextureModel:
         for start in range(0, len(masks), CHUNK):
             m = torch.from_numpy(masks[start : start + CHUNK])[:, None].to(self.device)
             f = torch.from_numpy(fov[start : start + CHUNK])[:, None].to(self.device)
-            with autocast(self.device, self.dtype):
+            with seeded(seed * 7919 + start, self.device), autocast(self.device, self.dtype):
                 img = self.texture(condition(m, f)).float()
             img = ((img + 1) * 127.5).round().clamp(0, 255).to(torch.uint8) * f.bool()
             out.append(img.permute(0, 2, 3, 1).cpu().numpy())
