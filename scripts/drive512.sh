@@ -4,7 +4,8 @@
 # masks + refiner to 512; Stage II = pix2pix on 256 px crops) trained on the 15 with
 # `--preset drive512`; then `synthmed evaluate all`: utility (segmenters trained on real,
 # synthetic, real + synthetic; tested on the 5) and fidelity, with the single-GAN baseline and
-# the plain pipeline of issue 3 beside it on fidelity and samples.
+# the plain pipeline of issue 3 beside it on fidelity and samples; last, Stage II alone on the
+# real training masks (utility of the translated pairs).
 # Re-running skips finished steps and resumes interrupted training.
 # Usage: scripts/drive512.sh [DRIVE_TRAINING_DIR] [WORK_DIR]
 set -euo pipefail
@@ -42,11 +43,15 @@ train texture "$WORK/plain-texture" --data "$WORK/data128/train" --steps 1000
   --out "$WORK/synth-single"
 [ -d "$WORK/synth-plain" ] || synthmed generate --geometry "$WORK/plain-geometry" \
   --texture "$WORK/plain-texture" --n "$N" --out "$WORK/synth-plain"
-log evaluate
-synthmed evaluate all --synthetic "$WORK/synth-dual" \
+[ -f "$WORK/report/metrics.json" ] || { log evaluate; synthmed evaluate all --synthetic "$WORK/synth-dual" \
   --real-train "$WORK/data/train" --real-test "$WORK/data/holdout" --res 512 \
   --budget "$BUDGET" --seeds "$SEEDS" \
   --runs "geometry=$WORK/geometry" "refiner=$WORK/refiner" "texture=$WORK/texture" \
   --compare "single GAN (128 px)=$WORK/synth-single" \
-  "plain pipeline (128 px)=$WORK/synth-plain" --out "$WORK/report"
-log "done evaluate"
+  "plain pipeline (128 px)=$WORK/synth-plain" --out "$WORK/report"; log "done evaluate"; }
+# Diagnostic: Stage II alone on the real training masks (README: it sets the ceiling).
+[ -d "$WORK/translated" ] || synthmed generate --texture "$WORK/texture" \
+  --masks "$WORK/data/train" --out "$WORK/translated"
+[ -d "$WORK/util-translated" ] || { log "evaluate translated"; synthmed evaluate utility \
+  --synthetic "$WORK/translated" --real-train "$WORK/data/train" --real-test "$WORK/data/holdout" \
+  --budget "$BUDGET" --seeds "$SEEDS" --arms synthetic --out "$WORK/util-translated"; log "done"; }
