@@ -91,3 +91,20 @@ def test_fast_resize_convolution_equals_upsample_then_conv(bias: bool) -> None:
         assert torch.allclose(a, b, rtol=1e-4, atol=1e-4)
     # Same parameter names as Sequential(Upsample, Conv2d): older saved models still load.
     assert set(m.state_dict()) == ({"1.weight", "1.bias"} if bias else {"1.weight"})
+
+
+def test_style_code_is_an_input_of_the_generator() -> None:
+    from synthmed.models.pix2pix import StyleEncoder
+
+    torch.manual_seed(0)
+    cfg = TextureConfig(resolution=32, ngf=4, ndf=4, style_dim=3)
+    g = UNetGenerator(cfg).eval()
+    cond = torch.rand(2, 2, 32, 32) * 2 - 1
+    zeros = torch.zeros(2, 3)
+    assert torch.equal(g(cond), g(cond, zeros))  # no code = the prior's mean
+    assert not torch.equal(g(cond, zeros), g(cond, torch.ones(2, 3)))
+    assert g(cond, torch.randn(2, 3)).shape == (2, 3, 32, 32)
+    assert g.random_style(5, torch.device("cpu")).shape == (5, 3)
+    assert UNetGenerator(TextureConfig(resolution=32, ngf=4)).random_style(5, "cpu") is None
+    mu, logvar = StyleEncoder(cfg)(torch.rand(2, 3, 48, 48))  # any crop size
+    assert mu.shape == logvar.shape == (2, 3)

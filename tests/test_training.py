@@ -12,7 +12,7 @@ from synthmed.data.prepared import PreparedDataset
 from synthmed.data.sources import phantom_dataset
 from synthmed.models.dcgan import GeometryConfig
 from synthmed.models.pix2pix import TextureConfig
-from synthmed.pipeline import SynthMedPipeline
+from synthmed.pipeline import SynthMedPipeline, TextureModel
 from synthmed.training.geometry import train_geometry
 from synthmed.training.options import TrainOptions
 from synthmed.training.texture import train_texture
@@ -31,10 +31,12 @@ def data() -> PreparedDataset:
 def _train(stage: str, data: PreparedDataset, out: Path, opts: TrainOptions, resume: bool):
     if stage == "geometry":  # noise schedule fixed, as a run records it in options.json
         return train_geometry(data, out, GEO, opts, resume, noise_fade_steps=6)
+    if stage == "texture-style":
+        return train_texture(data, out, replace(TEX, style_dim=4), opts, resume)
     return train_texture(data, out, TEX, opts, resume)
 
 
-@pytest.mark.parametrize("stage", ["geometry", "texture"])
+@pytest.mark.parametrize("stage", ["geometry", "texture", "texture-style"])
 def test_resume_continues_exactly(stage: str, data: PreparedDataset, tmp_path: Path) -> None:
     """6 steps in one go == 3 steps, a stop, then --resume to 6: every tensor identical."""
     _train(stage, data, tmp_path / "straight", OPTS, resume=False)
@@ -125,6 +127,20 @@ def test_stochastic_pipeline_varies_images_not_masks(pipeline: SynthMedPipeline)
     assert np.array_equal(a.masks, plain.masks)  # Stage I untouched
     assert not np.array_equal(a.images, plain.images)
     assert np.array_equal(pipeline.sample(4, seed=3).images, plain.images)  # switched back off
+
+
+def test_style_code_varies_images_and_is_seeded(data, tmp_path: Path) -> None:
+    """With a style code, the encoder is trained (and checkpointed) beside G; sampling draws
+    codes from N(0, 1): different seeds, different renderings of the same masks."""
+    train_texture(data, tmp_path / "tex", replace(TEX, style_dim=4), replace(OPTS, steps=2))
+    saved = load_file(tmp_path / "tex/checkpoint.safetensors")
+    assert any(k.startswith("module.E.") for k in saved)
+    model = TextureModel.from_folder(tmp_path / "tex", "cpu", "fp32")
+    assert model.texture.cfg.style_dim == 4
+    masks, fov = data.masks[:3], data.fov[:3]
+    a, b = model.translate(masks, fov, seed=1), model.translate(masks, fov, seed=1)
+    assert np.array_equal(a, b)
+    assert not np.array_equal(a, model.translate(masks, fov, seed=2))
 
 
 def test_pipeline_save_load_bit_exact(pipeline: SynthMedPipeline, tmp_path: Path) -> None:

@@ -124,6 +124,16 @@ def build_parser() -> argparse.ArgumentParser:
                 "must find the mask's vessels in the generated image (default 0 = off)",
             )
             t.add_argument(
+                "--style-dim",
+                type=int,
+                help="per-image style code of this length, encoded from the real image while "
+                "training and drawn from N(0, 1) when sampling (BicycleGAN's cVAE-GAN; "
+                "default 0 = off)",
+            )
+            t.add_argument(
+                "--kl-weight", type=float, help="KL weight of the style codes (default 0.01)"
+            )
+            t.add_argument(
                 "--judge-steps",
                 type=int,
                 help="training steps of that segmenter (default 0 = the evaluation's cpu budget)",
@@ -210,6 +220,8 @@ def _train(args: argparse.Namespace) -> None:
         cli_model["num_d"] = args.num_d
         if args.stage == "refiner":
             cli_model["coarse"] = args.coarse
+        else:
+            cli_model["style_dim"] = args.style_dim
     else:
         cli_model["z_dim"] = args.z_dim
         cli_model["resolution"] = args.resolution
@@ -237,6 +249,7 @@ def _train(args: argparse.Namespace) -> None:
             else:
                 cli_stage["judge_weight"] = args.judge_weight
                 cli_stage["judge_steps"] = args.judge_steps
+                cli_stage["kl_weight"] = args.kl_weight
         else:
             cli_stage = {"instance_noise": args.instance_noise}
             cli_stage["blur"] = False if args.no_blur else None

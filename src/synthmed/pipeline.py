@@ -214,7 +214,8 @@ class SynthMedPipeline:
         def pairs(z: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
             with autocast(self.device, self.dtype):
                 m, fov = self.masks(z)
-                return m, fov, self.texture(condition(m, fov)).float()
+                style = self.texture.random_style(len(z), self.device)
+                return m, fov, self.texture(condition(m, fov), style).float()
 
         return _sample(pairs, n, seed, self.geometry.cfg.z_dim, self.device)
 
@@ -366,7 +367,8 @@ class TextureModel:
             m = torch.from_numpy(masks[start : start + CHUNK])[:, None].to(self.device)
             f = torch.from_numpy(fov[start : start + CHUNK])[:, None].to(self.device)
             with seeded(seed * 7919 + start, self.device), autocast(self.device, self.dtype):
-                img = self.texture(condition(m, f)).float()
+                style = self.texture.random_style(len(m), self.device)
+                img = self.texture(condition(m, f), style).float()
             img = ((img + 1) * 127.5).round().clamp(0, 255).to(torch.uint8) * f.bool()
             out.append(img.permute(0, 2, 3, 1).cpu().numpy())
         return np.concatenate(out)

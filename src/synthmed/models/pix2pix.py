@@ -40,6 +40,10 @@ class TextureConfig:
     d_layers: int = 3  # PatchGAN strided layers; 3 gives the 70x70 receptive field
     num_d: int = 1  # PatchGANs at 1, 1/2, 1/4 ... of the resolution (pix2pixHD uses 2-3)
     coarse: int = 0  # refiner only: side of the soft Stage I masks it brings to full size
+    # Length of a per-image style code z given to the generator as constant input channels
+    # (BicycleGAN's cVAE-GAN: while training, z is encoded from the real image; sampling draws
+    # z ~ N(0, 1)). 0 = off: dropout is then pix2pix's only noise.
+    style_dim: int = 0
 
     def levels(self) -> int:
         """Number of U-Net levels for this resolution."""
@@ -89,15 +93,51 @@ class UNetGenerator(nn.Module):
         n = cfg.levels()
         block: nn.Module | None = None
         for i in reversed(range(n)):
-            cin = cfg.in_channels if i == 0 else min(cfg.max_channels, cfg.ngf * 2 ** (i - 1))
+            first = cfg.in_channels + cfg.style_dim
+            cin = first if i == 0 else min(cfg.max_channels, cfg.ngf * 2 ** (i - 1))
             block = _Level(cfg, i, block, cin)
         self.net = block
         self.apply(dcgan_init)
         if cfg.coarse:  # a refiner keeps the field-of-view template of its training masks
             self.register_buffer("fov", torch.ones(1, 1, cfg.resolution, cfg.resolution))
 
-    def forward(self, mask: torch.Tensor) -> torch.Tensor:
+    def forward(self, mask: torch.Tensor, style: torch.Tensor | None = None) -> torch.Tensor:
+        """``style`` (N, style_dim): the style codes; None = all zeros, the prior's mean."""
+        if self.cfg.style_dim:
+            n, _, h, w = mask.shape
+            if style is None:
+                style = mask.new_zeros(n, self.cfg.style_dim)
+            planes = style.to(mask.dtype)[:, :, None, None].expand(n, -1, h, w)
+            mask = torch.cat([mask, planes], 1)
         return self.net(mask)
+
+    def random_style(self, n: int, device: torch.device) -> torch.Tensor | None:
+        """``n`` style codes from the prior N(0, 1) (global RNG), or None without a style."""
+        return torch.randn(n, self.cfg.style_dim, device=device) if self.cfg.style_dim else None
+
+
+class StyleEncoder(nn.Module):
+    """Image (N, C, H, W) in [-1, 1] -> mean and log-variance (N, style_dim) of its style code.
+
+    Strided convolutions and a global average, so any crop size works; used only while
+    training (not exported): it makes the generator's z carry what differs between photos.
+    """
+
+    def __init__(self, cfg: TextureConfig, layers: int = 5):
+        super().__init__()
+        convs: list[nn.Module] = []
+        c_in = cfg.out_channels
+        for i in range(layers):
+            c = min(cfg.max_channels, cfg.ndf * 2**i)
+            convs += [nn.Conv2d(c_in, c, 4, 2, 1), nn.LeakyReLU(0.2, True)]
+            c_in = c
+        self.convs = nn.Sequential(*convs)
+        self.head = nn.Linear(c_in, 2 * cfg.style_dim)
+        self.apply(dcgan_init)
+
+    def forward(self, image: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        mu, logvar = self.head(self.convs(image).mean((2, 3))).chunk(2, 1)
+        return mu, logvar.clamp(-10, 10)
 
 
 class MultiScaleDiscriminator(nn.Module):

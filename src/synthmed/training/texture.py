@@ -16,12 +16,18 @@ from pathlib import Path
 import numpy as np
 import torch
 import torch.nn.functional as F
+from torch import nn
 
 from synthmed.data.prepared import PreparedDataset
 from synthmed.device import autocast, pick_device, pick_precision
 from synthmed.errors import UserError
 from synthmed.grids import grid, to_uint8
-from synthmed.models.pix2pix import TextureConfig, UNetGenerator, patch_discriminator
+from synthmed.models.pix2pix import (
+    StyleEncoder,
+    TextureConfig,
+    UNetGenerator,
+    patch_discriminator,
+)
 from synthmed.models.refiner import downsample, refiner_condition
 from synthmed.training.augment import augment_alike, diff_augment
 from synthmed.training.geometry import fov_template
@@ -50,6 +56,7 @@ def train_texture(
     coarse_noise: float = 0.0,
     judge_weight: float = 0.0,
     judge_steps: int = 0,
+    kl_weight: float = 0.01,
 ) -> Path:
     """Train the Stage II pix2pix on the (mask, image) pairs of ``data`` (or, with
     ``target="mask"``, the refiner on (soft coarse mask, mask) pairs).
@@ -64,9 +71,20 @@ def train_texture(
             segmenter trained on the real pairs must find the mask's vessels in the
             generated image; 0 = off).
         judge_steps: training steps of that segmenter (0 = the evaluation's "cpu" budget).
+        kl_weight: with ``config.style_dim``: weight of the KL term pulling the encoded style
+            codes toward N(0, 1), the prior sampling draws from (BicycleGAN: 0.01).
     """
     stage = texture_stage(
-        data, config, opts, l1_weight, fm_weight, target, coarse_noise, judge_weight, judge_steps
+        data,
+        config,
+        opts,
+        l1_weight,
+        fm_weight,
+        target,
+        coarse_noise,
+        judge_weight,
+        judge_steps,
+        kl_weight,
     )
     extra = {"data": data.meta.get("source", "?"), "resolution": data.resolution}
     extra["stage"] = {"l1_weight": l1_weight, "fm_weight": fm_weight}
@@ -74,6 +92,8 @@ def train_texture(
         extra["stage"]["coarse_noise"] = coarse_noise
     else:
         extra["stage"] |= {"judge_weight": judge_weight, "judge_steps": judge_steps}
+        if config.style_dim:
+            extra["stage"]["kl_weight"] = kl_weight
     return run_training(stage, opts, Path(out), resume, extra)
 
 
@@ -87,13 +107,14 @@ def texture_stage(
     coarse_noise: float = 0.0,
     judge_weight: float = 0.0,
     judge_steps: int = 0,
+    kl_weight: float = 0.01,
 ) -> Stage:
     """Networks, optimisers and the training step of Stage II (also what the benchmark times)."""
     if target not in ("image", "mask"):
         raise ValueError(f"target must be 'image' or 'mask', got {target!r}")
     refine = target == "mask"
-    if refine and judge_weight:
-        raise ValueError("judge_weight is for Stage II (target='image') only")
+    if refine and (judge_weight or config.style_dim):
+        raise ValueError("judge_weight and style_dim are for Stage II (target='image') only")
     if config.out_channels != (1 if refine else data.channels):
         raise ValueError("config.out_channels must be 1 for masks, else the data's channels")
     if refine and not 8 <= config.coarse < data.resolution:
@@ -116,7 +137,9 @@ def texture_stage(
     G, D = UNetGenerator(config).to(device), patch_discriminator(config).to(device)
     if refine:
         G.fov.copy_(fov_template(data))
-    opt_g, opt_d = adam(G, opts), adam(D, opts)
+    E = StyleEncoder(config).to(device) if config.style_dim else None
+    opt_g = adam(G if E is None else nn.ModuleList([G, E]), opts)  # E learns with G
+    opt_d = adam(D, opts)
     G_ema = weight_average(G, opts.ema)
     vessel_judge = VesselJudge(data, judge_steps).to(device) if judge_weight > 0 else None
     sampler = G if G_ema is None else G_ema.module
@@ -159,8 +182,15 @@ def texture_stage(
         if opts.flip:
             pair = random_flip(pair, gen)  # condition and target flipped together
         cond, real = pair[:, : config.in_channels], pair[:, config.in_channels :]
+        style, loss_kl = None, None
+        if E is not None:  # cVAE-GAN: the real image's code, reparameterised
+            with autocast(device, dtype):
+                mu, logvar = (t.float() for t in E(real))
+            eps = torch.randn(mu.shape, generator=gen).to(device)
+            style = mu + torch.exp(0.5 * logvar) * eps
+            loss_kl = -0.5 * (1 + logvar - mu.pow(2) - logvar.exp()).sum(1).mean()
         with autocast(device, dtype):  # losses below are taken in float32
-            fake = G(cond).float()
+            fake = G(cond, style).float()
 
         opt_d.zero_grad(set_to_none=True)
         real_pair = aug(torch.cat([cond, real], 1))
@@ -187,6 +217,9 @@ def texture_stage(
         losses = {"loss_D": loss_d.item(), "loss_G_gan": loss_gan.item()}
         losses["loss_G_L1"] = loss_l1.item()
         total = loss_gan + l1_weight * loss_l1
+        if loss_kl is not None:
+            total = total + kl_weight * loss_kl
+            losses["loss_KL"] = loss_kl.item()
         if vessel_judge is not None:
             with autocast(device, dtype):
                 loss_judge = vessel_judge(fake, cond[:, :1] > 0)
@@ -226,7 +259,8 @@ def texture_stage(
         config=config,
         modules={"G": G, "D": D}
         | ({} if G_ema is None else {"G_ema": G_ema})
-        | ({} if vessel_judge is None else {"judge": vessel_judge}),
+        | ({} if vessel_judge is None else {"judge": vessel_judge})
+        | ({} if E is None else {"E": E}),
         optimizers={"G": opt_g, "D": opt_d},
         train_step=train_step,
         fakes_sheet=fakes_sheet,
