@@ -70,8 +70,11 @@ PRESETS: dict[str, dict[str, dict[str, Any]]] = {
             "train": {"steps": 1500, "crop": 256, "ema": 0.999},
             "stage": {"coarse_noise": 0.0},
         },
+        # A style code (BicycleGAN's cVAE-GAN): without it every mask got one average
+        # rendering; with it a segmenter trained on the synthetic pairs scored F1 0.735
+        # instead of 0.698 (README, "DRIVE at 512 px").
         "texture": {
-            "model": {"num_d": 2},
+            "model": {"num_d": 2, "style_dim": 8},
             "batch_size": 4,
             "precision": "auto",
             "train": {"steps": 3000, "crop": 256, "augment": "translation,color", "ema": 0.999},
