@@ -43,7 +43,8 @@ def sampling_dropout(net: torch.nn.Module, on: bool) -> None:
 
 @contextmanager
 def seeded(seed: int, device: torch.device) -> Iterator[None]:
-    """Seed the global generators (what dropout draws from) inside, restore them after."""
+    """Seed the global generators (style codes and dropout draw from them) inside, restore
+    them after."""
     devices = [device.index or 0] if device.type == "cuda" else []
     with torch.random.fork_rng(devices=devices):
         torch.manual_seed(seed)
@@ -295,7 +296,7 @@ def _sample(
     gen = torch.Generator().manual_seed(seed)
     masks, fovs, images = [], [], []
     for start in range(0, n, CHUNK):
-        with seeded(seed * 7919 + start, device):  # dropout, when on, is a function of the seed
+        with seeded(seed * 7919 + start, device):  # style codes and dropout: from the seed
             m, fov, img = pairs(torch.randn(CHUNK, z_dim, generator=gen).to(device))
         img = ((img + 1) * 127.5).round().clamp(0, 255).to(torch.uint8) * fov
         keep = min(CHUNK, n - start)
