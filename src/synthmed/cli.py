@@ -178,6 +178,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_parsers(sub)
 
+    from synthmed.repository.commands import add_parsers as add_repository_parsers
+
+    add_repository_parsers(sub)
+
     p = sub.add_parser("bench", help="speed and memory benchmark (see python -m synthmed.bench -h)")
     p.add_argument("bench_args", nargs=argparse.REMAINDER, help="options of synthmed.bench")
 
@@ -347,6 +351,10 @@ def run(args: argparse.Namespace) -> None:
         from synthmed.evaluation.commands import run as run_evaluation
 
         run_evaluation(args)
+    elif args.command in ("serve", "publish", "token"):
+        from synthmed.repository.commands import run as run_repository
+
+        run_repository(args)
     elif args.command == "bench":
         from synthmed.bench import main as bench_main
 
