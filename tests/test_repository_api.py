@@ -105,6 +105,8 @@ def test_publish_list_search_view_download_round_trip(server: Server, tmp_path: 
     assert [d["name"] for d in found["datasets"]] == ["tiny-fundus"]
     by_source = httpx.get(f"{server.url}/api/datasets", params={"q": "phantom"}).json()
     assert [d["name"] for d in by_source["datasets"]] == ["tiny-fundus"]
+    for noise in ("abab", "channels", "alice"):  # hashes, card keys, publisher: not searched
+        assert httpx.get(f"{server.url}/api/datasets", params={"q": noise}).json()["total"] == 0
     filtered = httpx.get(f"{server.url}/api/datasets", params={"domain": "microscopy"}).json()
     assert [d["name"] for d in filtered["datasets"]] == ["rat-cells"]
     assert httpx.get(f"{server.url}/api/datasets", params={"resolution": 64}).json()["total"] == 0

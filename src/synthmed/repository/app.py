@@ -48,6 +48,17 @@ from synthmed.repository.storage import iter_chunks
 from synthmed.repository.summary import metrics_summary
 
 TEMPLATES = Jinja2Templates(directory=str(Path(__file__).parent / "templates"))
+
+
+def _size(n: int) -> str:
+    """Bytes as a person reads them: 812 KB, 52.4 MB, 1.3 GB."""
+    for unit, scale in (("GB", 1 << 30), ("MB", 1 << 20), ("KB", 1 << 10)):
+        if n >= scale:
+            return f"{n / scale:.1f} {unit}"
+    return f"{n} bytes"
+
+
+TEMPLATES.env.filters["size"] = _size
 PAGE_SIZE = 24
 bearer = HTTPBearer(auto_error=False)
 
@@ -90,6 +101,7 @@ def dataset_json(ds: Dataset, full: bool = True) -> dict[str, Any]:
         "license": ds.license,
         "domain": ds.domain,
         "modality": ds.modality,
+        "source": ds.source,
         "resolution": ds.resolution,
         "pairs": ds.count,
         "publisher": ds.owner,

@@ -49,6 +49,7 @@ datasets = sa.Table(
     sa.Column("license", sa.String(100), nullable=False),
     sa.Column("domain", sa.String(64), nullable=False, default=""),
     sa.Column("modality", sa.String(64), nullable=False, default=""),
+    sa.Column("source", sa.String(1000), nullable=False, default=""),
     sa.Column("resolution", sa.Integer, nullable=False, default=0),
     sa.Column("count", sa.Integer, nullable=False, default=0),
     sa.Column("card", sa.Text, nullable=False, default="{}"),  # JSON: the dataset card
@@ -61,7 +62,7 @@ datasets = sa.Table(
 )
 
 # Columns a dataset's owner may change after publishing (the card's free-text fields).
-EDITABLE = ("title", "description", "license", "domain", "modality")
+EDITABLE = ("title", "description", "license", "domain", "modality", "source")
 FILTERS = ("domain", "modality", "resolution", "license")
 
 
@@ -78,6 +79,7 @@ class Dataset:
     license: str
     domain: str
     modality: str
+    source: str
     resolution: int
     count: int
     card: dict[str, Any]
@@ -242,7 +244,7 @@ class Catalogue:
         cond = [datasets.c.status == "published"]
         for word in text.split():
             like = f"%{word.lower()}%"
-            cols = ("title", "name", "description", "domain", "modality", "card")
+            cols = ("title", "name", "description", "domain", "modality", "source")
             cond.append(sa.or_(*(sa.func.lower(datasets.c[k]).like(like) for k in cols)))
         for key, value in (filters or {}).items():
             if key in FILTERS and value not in (None, ""):

@@ -1,15 +1,15 @@
-"""A small load check of the repository: concurrent clients browsing and downloading.
+"""``synthmed bench --repository``: concurrent clients browsing and downloading, timed.
 
-``synthmed bench --repository`` runs it: ``synthmed serve`` starts in its own process on a
-loopback port, a synthetic dataset is published to it, then N client threads (each with its
-own connection pool) loop over a fixed mix of pages, API calls, files and whole-archive
-downloads for a bounded time. Every request is timed; a non-200 answer, an exception or a
-download whose SHA-256 differs from ``X-Checksum-SHA256`` is an error.
+``synthmed serve`` runs in its own process on loopback with one published synthetic dataset;
+N client threads loop over a fixed mix of pages, API calls, files and whole-archive downloads
+for a bounded time. A non-200 answer, an exception or a download whose SHA-256 differs from
+``X-Checksum-SHA256`` is an error.
 """
 
 from __future__ import annotations
 
 import hashlib
+import itertools
 import json
 import socket
 import subprocess
@@ -17,14 +17,14 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import httpx
 import numpy as np
 from PIL import Image
-
-SEARCH_WORD = "fundus"
 
 
 def write_dataset(folder: Path, pairs: int, size: int, seed: int = 0) -> Path:
@@ -45,24 +45,32 @@ def write_dataset(folder: Path, pairs: int, size: int, seed: int = 0) -> Path:
     return folder
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _wait_ready(url: str, proc: subprocess.Popen, log: Path, timeout: float = 60.0) -> None:
-    """Poll ``/healthz`` until the server answers; raise with its log if it never does."""
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            if httpx.get(f"{url}/healthz", timeout=1).status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
-        if proc.poll() is not None or time.monotonic() > deadline:
-            raise RuntimeError(f"synthmed serve did not start:\n{log.read_text()[-2000:]}")
-        time.sleep(0.2)
+@contextmanager
+def _serving(root: Path) -> Iterator[str]:
+    """``synthmed serve`` in its own process on a free loopback port; yields its URL."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    url, log = f"http://127.0.0.1:{port}", root / "serve.log"
+    cmd = [sys.executable, "-m", "synthmed", "serve", "--port", str(port),
+           "--db", str(root / "catalogue.sqlite"), "--storage", str(root / "files")]  # fmt: skip
+    with log.open("w") as f:
+        proc = subprocess.Popen(cmd, stdout=f, stderr=subprocess.STDOUT)
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                if httpx.get(f"{url}/healthz", timeout=1).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            if proc.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"synthmed serve did not start:\n{log.read_text()[-2000:]}")
+            time.sleep(0.2)
+        yield url
+    finally:
+        proc.terminate()
+        proc.wait(10)
 
 
 def _request(client: httpx.Client, kind: str, path: str) -> tuple[bool, int, str]:
@@ -80,26 +88,25 @@ def _request(client: httpx.Client, kind: str, path: str) -> tuple[bool, int, str
     return ok, size, f"{r.status_code} {path} (sha256 {'ok' if ok else 'mismatch'})"
 
 
-def _client_loop(url: str, mix: list[tuple[str, str]], start: int, stop: float, out: dict) -> None:
-    """Loop over ``mix`` from position ``start`` until ``stop``, recording into ``out``."""
+def _client_loop(url: str, mix: list[tuple[str, str]], start: int, stop: float, out: list) -> None:
+    """Loop over ``mix`` from ``start`` until ``stop``; append (kind, s, bytes, error)."""
     with httpx.Client(base_url=url, timeout=60.0) as client:
-        i = start
-        while time.perf_counter() < stop:
+        for i in itertools.count(start):
+            if time.perf_counter() >= stop:
+                return
             kind, path = mix[i % len(mix)]
-            i += 1
             t0 = time.perf_counter()
             try:
                 ok, size, text = _request(client, kind, path)
             except Exception as e:  # noqa: BLE001 - any failure is an error of the check
                 ok, size, text = False, 0, f"{type(e).__name__}: {e} ({path})"
-            out["latency"].append((kind, time.perf_counter() - t0))
-            out["bytes"] += size
-            if not ok:
-                out["errors"].append(text)
+            out.append((kind, time.perf_counter() - t0, size, "" if ok else text))
 
 
-def _ms(values: list[float], q: float) -> float:
-    return float(np.percentile(values, q) * 1000) if values else 0.0
+def _latency(seconds: list[float]) -> dict[str, float]:
+    """Count, median and 99th percentile (in ms) of request times."""
+    p50, p99 = np.percentile(seconds, [50, 99]) * 1000 if seconds else (0.0, 0.0)
+    return {"n": len(seconds), "p50_ms": float(p50), "p99_ms": float(p99)}
 
 
 def run_load_check(
@@ -116,63 +123,40 @@ def run_load_check(
     with tempfile.TemporaryDirectory(prefix="synthmed-load-") as tmp:
         root = Path(tmp)
         folder = write_dataset(root / "dataset", pairs, size)
-        db = root / "catalogue.sqlite"
-        token = Catalogue(db).create_token("bench")
-        port = _free_port()
-        url = f"http://127.0.0.1:{port}"
-        cmd = [sys.executable, "-m", "synthmed", "serve", "--port", str(port),
-               "--db", str(db), "--storage", str(root / "files")]  # fmt: skip
-        log = root / "serve.log"
-        with log.open("w") as log_file:
-            proc = subprocess.Popen(cmd, stdout=log_file, stderr=subprocess.STDOUT)
-        try:
-            _wait_ready(url, proc, log)
-            card = {"title": f"Load check {SEARCH_WORD}", "license": "CC-BY-4.0"}
+        token = Catalogue(root / "catalogue.sqlite").create_token("bench")
+        with _serving(root) as url:
+            card = {"title": "Load check fundus", "license": "CC-BY-4.0"}
             record = publish(folder, url, token, card)
-            api, page = record["urls"]["api"], record["urls"]["page"]
-            mix = [
-                ("catalogue", "/"),
-                ("search", f"/?q={SEARCH_WORD}"),
-                ("page", page),
-                ("api_list", "/api/datasets"),
-                ("api_dataset", api),
-                ("preview", f"{api}/previews/00-image.png"),
-                ("image", f"{api}/files/images/0000.png"),
-                ("download", record["urls"]["download"]),
-            ]
-            results = [{"latency": [], "bytes": 0, "errors": []} for _ in range(clients)]
+            urls = record["urls"]
+            api = urls["api"]
+            mix = [("catalogue", "/"), ("search", "/?q=fundus"), ("page", urls["page"]),
+                   ("api_list", "/api/datasets"), ("api_dataset", api),
+                   ("preview", f"{api}/previews/00-image.png"),
+                   ("image", f"{api}/files/images/0000.png"),
+                   ("download", urls["download"])]  # fmt: skip
+            done: list[tuple[str, float, int, str]] = []  # list.append is thread-safe
             t0 = time.perf_counter()
-            threads = [
-                threading.Thread(target=_client_loop, args=(url, mix, i, t0 + seconds, res))
-                for i, res in enumerate(results)
-            ]
+            args = [(url, mix, i, t0 + seconds, done) for i in range(clients)]
+            threads = [threading.Thread(target=_client_loop, args=a) for a in args]
             for t in threads:
                 t.start()
             for t in threads:
                 t.join()
             elapsed = time.perf_counter() - t0
-        finally:
-            proc.terminate()
-            proc.wait(10)
-    latency = [x for r in results for x in r["latency"]]
-    errors = [e for r in results for e in r["errors"]]
-    all_s = [s for _, s in latency]
-    received = sum(r["bytes"] for r in results)
-    by_kind = {}
-    for kind, _ in mix:
-        s = [v for k, v in latency if k == kind]
-        by_kind[kind] = {"n": len(s), "p50_ms": _ms(s, 50), "p99_ms": _ms(s, 99)}
+    errors = [e for *_, e in done if e]
+    received = sum(r[2] for r in done)
+    overall = _latency([r[1] for r in done])
     return {
         "clients": clients,
         "seconds": elapsed,
-        "requests": len(latency),
-        "requests_per_s": len(latency) / elapsed,
-        "p50_ms": _ms(all_s, 50),
-        "p99_ms": _ms(all_s, 99),
+        "requests": len(done),
+        "requests_per_s": len(done) / elapsed,
+        "p50_ms": overall["p50_ms"],
+        "p99_ms": overall["p99_ms"],
         "errors": len(errors),
         "error_examples": errors[:5],
         "bytes_downloaded": received,
         "download_mb_per_s": received / elapsed / 1e6,
-        "by_kind": by_kind,
+        "by_kind": {k: _latency([r[1] for r in done if r[0] == k]) for k, _ in mix},
         "archive_mb": record["archive"]["bytes"] / 1e6,
     }

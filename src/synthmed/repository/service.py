@@ -165,7 +165,7 @@ class Repository:
         """Change the card's text fields of one version; the download archive is rebuilt so
         that its card.json says the same as the page."""
         ds = self._owned(name, version, owner)
-        unknown = set(changes) - set(EDITABLE) - {"source"}
+        unknown = set(changes) - set(EDITABLE)
         if unknown:
             raise UploadRejected(f"cannot edit {', '.join(sorted(unknown))}")
         card = check_card({**ds.card, **changes, "name": name})
