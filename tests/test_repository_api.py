@@ -357,3 +357,19 @@ def test_token_admin_commands(tmp_path: Path, capsys: pytest.CaptureFixture) -> 
     assert "alice" in listed and "active" in listed and token not in listed
     assert main(["token", "revoke", "1", "--db", db]) == 0
     assert main(["token", "revoke", "7", "--db", db]) == 2
+
+
+def test_serve_errors_are_one_line(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    import socket
+
+    where = ["--db", str(tmp_path / "c.sqlite"), "--storage", str(tmp_path / "files")]
+    assert main(["serve", "--db", "/proc/none/c.sqlite", "--port", "8001"]) == 2
+    assert "cannot open the catalogue" in capsys.readouterr().err
+    assert main(["serve", "--port", "0", *where]) == 2
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = str(taken.getsockname()[1])
+        assert main(["serve", "--port", port, *where]) == 2
+    err = capsys.readouterr().err
+    assert "cannot listen" in err and err.count("\n") == 2

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import socket
 import sys
 import time
 from pathlib import Path
@@ -76,13 +77,17 @@ def run(args: argparse.Namespace) -> None:
 def open_repository(db: str, storage: str, max_upload_mb: int = 2048):  # noqa: ANN201
     """The :class:`Repository` for a ``--db`` and ``--storage`` pair, created if new."""
     from synthmed.repository.archive import Limits
-    from synthmed.repository.catalogue import Catalogue
     from synthmed.repository.service import Repository
     from synthmed.repository.storage import open_storage
 
-    return Repository(
-        Catalogue(db), open_storage(storage), Limits(max_upload_bytes=max_upload_mb << 20)
-    )
+    if max_upload_mb < 1:
+        raise UserError(f"--max-upload-mb {max_upload_mb}: must be at least 1")
+    catalogue = _catalogue(db)
+    try:
+        files = open_storage(storage)
+    except (OSError, RuntimeError) as e:
+        raise UserError(f"--storage {storage}: cannot open the file store ({e})") from None
+    return Repository(catalogue, files, Limits(max_upload_bytes=max_upload_mb << 20))
 
 
 def app_from_environment():  # noqa: ANN201
@@ -104,6 +109,12 @@ def serve(args: argparse.Namespace) -> None:
 
     if not 0 < args.port < 65536:
         raise UserError(f"--port {args.port}: not a port number")
+    with socket.socket() as probe:  # a taken port is a user error, not a uvicorn traceback
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((args.host, args.port))
+        except OSError as e:
+            raise UserError(f"--host {args.host} --port {args.port}: cannot listen ({e})") from None
     os.environ |= {
         "SYNTHMED_DB": args.db,
         "SYNTHMED_STORAGE": args.storage,
@@ -150,10 +161,20 @@ def _publish(args: argparse.Namespace) -> None:
     )
 
 
-def _token(args: argparse.Namespace) -> None:
+def _catalogue(db: str):  # noqa: ANN202
+    from sqlalchemy.exc import SQLAlchemyError
+
     from synthmed.repository.catalogue import Catalogue
 
-    catalogue = Catalogue(args.db)
+    try:
+        return Catalogue(db)
+    except (SQLAlchemyError, OSError) as e:
+        reason = str(getattr(e, "orig", None) or e).splitlines()[0]
+        raise UserError(f"--db {db}: cannot open the catalogue ({reason})") from None
+
+
+def _token(args: argparse.Namespace) -> None:
+    catalogue = _catalogue(args.db)
     if args.action == "create":
         if not args.owner.strip() or len(args.owner) > 64:
             raise UserError("token create: OWNER must be 1 to 64 characters")
