@@ -23,3 +23,21 @@ def test_bench_tiny(tmp_path: Path) -> None:
         assert r["speedup_vs_paper"] > 0
         assert r["stage"] == "geometry" or r["driver_images_per_s"] > 0
         assert 0 < r["fraction_of_matmul"]
+
+
+def test_bench_repository_load(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import synthmed.repository.loadcheck as loadcheck
+
+    def tiny(clients: int, seconds: float) -> dict:
+        return run_load_check(clients, seconds, pairs=4, size=32)
+
+    run_load_check = loadcheck.run_load_check
+    monkeypatch.setattr(loadcheck, "run_load_check", tiny)
+    out = tmp_path / "bench.json"
+    args = ["--repository", "--clients", "2", "--load-seconds", "1.5", "--out", str(out)]
+    assert main(args) == 0
+    r = json.loads(out.read_text())["repository_load"]
+    assert r["requests"] > 0 and r["errors"] == 0 and r["requests_per_s"] > 0
+    assert r["p99_ms"] >= r["p50_ms"] > 0
+    assert r["bytes_downloaded"] > 0 and r["archive_mb"] > 0
+    assert all(k["n"] > 0 for k in r["by_kind"].values())

@@ -11,6 +11,11 @@ Every figure is taken in one run on one machine, so ratios are meaningful:
 * generation: complete (mask, image) pairs per second, PNG writing included;
 * peak resident memory of each case: every case runs in its own process.
 
+``--repository`` runs only a small load check of the SynthMed repository instead:
+``synthmed serve`` on a loopback port, ``--clients`` concurrent clients browsing and
+downloading for ``--load-seconds``; requests/s, p50/p99 latency, MB/s and errors (must be 0,
+otherwise the exit code is 1).
+
 Training steps are timed through the same ``Stage.train_step`` that ``synthmed train`` runs.
 """
 
@@ -216,6 +221,36 @@ def run(resolutions: list[int], steps: int, generate_n: int) -> dict[str, Any]:
     return result
 
 
+def repository_check(clients: int, seconds: float, out: str) -> int:
+    """Run the repository load check, print its figures, store them under ``repository_load``.
+
+    Returns the exit code: 1 if any request failed.
+    """
+    from synthmed.files import write_json
+    from synthmed.repository.loadcheck import run_load_check
+
+    r = run_load_check(clients, seconds)
+    print(
+        f"repository: {r['clients']} clients, {r['seconds']:.1f} s: {r['requests']} requests, "
+        f"{r['requests_per_s']:.1f} req/s, p50 {r['p50_ms']:.1f} ms, p99 {r['p99_ms']:.1f} ms, "
+        f"{r['download_mb_per_s']:.1f} MB/s, {r['errors']} errors"
+    )
+    rss = r["server_rss_mb"]
+    if rss["before"] is not None and rss["after"] is not None:
+        print(
+            f"  server resident memory {rss['before']:.0f} MB before, {rss['after']:.0f} MB after"
+        )
+    for kind, k in r["by_kind"].items():
+        print(f"  {kind:<12}{k['n']:>7}{k['p50_ms']:>9.1f} ms p50{k['p99_ms']:>9.1f} ms p99")
+    for e in r["error_examples"]:
+        print(f"  error: {e}")
+    if r["server_log_tail"]:
+        print(f"server log (end):\n{r['server_log_tail']}")
+    write_json(out, {"repository_load": r})
+    print(f"results in {out}")
+    return 1 if r["errors"] else 0
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point of ``python -m synthmed.bench``."""
     p = argparse.ArgumentParser(prog="synthmed bench", description=__doc__.splitlines()[0])
@@ -223,6 +258,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--steps", type=int, default=5, help="timed steps per training case")
     p.add_argument("--generate-n", type=int, default=32, help="pairs per generation case")
     p.add_argument("--out", default="bench.json", help="where to write the results")
+    p.add_argument("--repository", action="store_true", help="run only the repository's load check")
+    p.add_argument("--clients", type=int, default=8, help="load check: concurrent clients")
+    p.add_argument(
+        "--load-seconds", type=float, default=10.0, help="load check: how long (seconds)"
+    )
     p.add_argument("--case", help=argparse.SUPPRESS)  # internal: one case in this process
     args = p.parse_args(argv)
     if args.case:
@@ -234,6 +274,8 @@ def main(argv: list[str] | None = None) -> int:
             r = measure(rest[0], int(rest[1]), rest[2], rest[3] or None, args.steps)
         print(json.dumps(r))
         return 0
+    if args.repository:
+        return repository_check(args.clients, args.load_seconds, args.out)
     result = run(args.res, args.steps, args.generate_n)
     from synthmed.files import write_json
 

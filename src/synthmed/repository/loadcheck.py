@@ -46,8 +46,8 @@ def write_dataset(folder: Path, pairs: int, size: int, seed: int = 0) -> Path:
 
 
 @contextmanager
-def _serving(root: Path) -> Iterator[str]:
-    """``synthmed serve`` in its own process on a free loopback port; yields its URL."""
+def _serving(root: Path) -> Iterator[tuple[str, int]]:
+    """``synthmed serve`` in its own process on a free loopback port; yields (URL, pid)."""
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
@@ -67,7 +67,7 @@ def _serving(root: Path) -> Iterator[str]:
             if proc.poll() is not None or time.monotonic() > deadline:
                 raise RuntimeError(f"synthmed serve did not start:\n{log.read_text()[-2000:]}")
             time.sleep(0.2)
-        yield url
+        yield url, proc.pid
     finally:
         proc.terminate()
         proc.wait(10)
@@ -103,6 +103,17 @@ def _client_loop(url: str, mix: list[tuple[str, str]], start: int, stop: float, 
             out.append((kind, time.perf_counter() - t0, size, "" if ok else text))
 
 
+def resident_mb(pid: int) -> float | None:
+    """Resident memory of process ``pid`` in MB (Linux /proc; None elsewhere)."""
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return None
+
+
 def _latency(seconds: list[float]) -> dict[str, float]:
     """Count, median and 99th percentile (in ms) of request times."""
     p50, p99 = np.percentile(seconds, [50, 99]) * 1000 if seconds else (0.0, 0.0)
@@ -115,7 +126,8 @@ def run_load_check(
     """Serve a fresh repository, publish one dataset, and load it with ``clients`` threads.
 
     Returns request count and rate, p50/p99 latency overall and per kind of request, the
-    error count (must be 0), bytes and MB/s received, and the archive's size.
+    error count (must be 0) with examples and the server's log, bytes and MB/s received, and
+    the archive's size.
     """
     from synthmed.repository.catalogue import Catalogue
     from synthmed.repository.client import publish
@@ -124,7 +136,7 @@ def run_load_check(
         root = Path(tmp)
         folder = write_dataset(root / "dataset", pairs, size)
         token = Catalogue(root / "catalogue.sqlite").create_token("bench")
-        with _serving(root) as url:
+        with _serving(root) as (url, pid):
             card = {"title": "Load check fundus", "license": "CC-BY-4.0"}
             record = publish(folder, url, token, card)
             urls = record["urls"]
@@ -135,6 +147,7 @@ def run_load_check(
                    ("image", f"{api}/files/images/0000.png"),
                    ("download", urls["download"])]  # fmt: skip
             done: list[tuple[str, float, int, str]] = []  # list.append is thread-safe
+            rss_before = resident_mb(pid)
             t0 = time.perf_counter()
             args = [(url, mix, i, t0 + seconds, done) for i in range(clients)]
             threads = [threading.Thread(target=_client_loop, args=a) for a in args]
@@ -143,7 +156,9 @@ def run_load_check(
             for t in threads:
                 t.join()
             elapsed = time.perf_counter() - t0
-    errors = [e for *_, e in done if e]
+            rss_after = resident_mb(pid)
+        errors = [e for *_, e in done if e]
+        log = (root / "serve.log").read_text()[-4000:] if errors else ""
     received = sum(r[2] for r in done)
     overall = _latency([r[1] for r in done])
     return {
@@ -155,8 +170,11 @@ def run_load_check(
         "p99_ms": overall["p99_ms"],
         "errors": len(errors),
         "error_examples": errors[:5],
+        "server_log_tail": log,  # only when there were errors
         "bytes_downloaded": received,
         "download_mb_per_s": received / elapsed / 1e6,
         "by_kind": {k: _latency([r[1] for r in done if r[0] == k]) for k, _ in mix},
         "archive_mb": record["archive"]["bytes"] / 1e6,
+        # The server's memory before and after the load: downloads stream from disk.
+        "server_rss_mb": {"before": rss_before, "after": rss_after},
     }
