@@ -153,7 +153,11 @@ def test_publish_list_search_view_download_round_trip(server: Server, tmp_path: 
     assert (
         httpx.get(f"{server.url}/api/datasets/tiny-fundus/1/files/images/..%2Fx").status_code == 404
     )
-    assert httpx.get(f"{server.url}/api/datasets/nope/1").status_code == 404
+    missing = httpx.get(f"{server.url}/api/datasets/nope/1")
+    assert missing.status_code == 404 and "no dataset nope" in missing.json()["detail"]
+    missing_page = httpx.get(f"{server.url}/datasets/nope/1")
+    assert missing_page.status_code == 404 and "<h1>Not found</h1>" in missing_page.text
+    assert httpx.get(f"{server.url}/no/such/page").status_code == 404
 
 
 def test_versions_edit_delete_and_ownership(server: Server, tmp_path: Path) -> None:

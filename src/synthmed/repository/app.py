@@ -28,6 +28,7 @@ from typing import Annotated, Any
 
 from fastapi import Depends, FastAPI, HTTPException, Query, Request
 from fastapi.concurrency import run_in_threadpool
+from fastapi.exception_handlers import http_exception_handler
 from fastapi.responses import (
     FileResponse,
     JSONResponse,
@@ -39,6 +40,7 @@ from fastapi.responses import (
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from fastapi.templating import Jinja2Templates
 from pydantic import BaseModel, Field
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from synthmed import __version__
 from synthmed.repository.archive import FOLDERS, STEM, UploadRejected
@@ -295,6 +297,16 @@ def create_app(repo: Repository) -> FastAPI:
         return {"status": "ok"}
 
     # -- pages ----------------------------------------------------------------------------
+    @app.exception_handler(StarletteHTTPException)
+    async def errors(request: Request, exc: StarletteHTTPException) -> Response:
+        """JSON errors for the API, a page for people everywhere else."""
+        if request.url.path.startswith("/api/"):
+            return await http_exception_handler(request, exc)
+        context = {"status": exc.status_code, "detail": exc.detail}
+        return TEMPLATES.TemplateResponse(
+            request, "error.html", context, status_code=exc.status_code, headers=exc.headers
+        )
+
     @app.get("/", include_in_schema=False)
     def catalogue_page(
         request: Request,

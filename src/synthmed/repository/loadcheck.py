@@ -46,7 +46,7 @@ def write_dataset(folder: Path, pairs: int, size: int, seed: int = 0) -> Path:
 
 
 @contextmanager
-def _serving(root: Path) -> Iterator[tuple[str, int]]:
+def serving(root: Path) -> Iterator[tuple[str, int]]:
     """``synthmed serve`` in its own process on a free loopback port; yields (URL, pid)."""
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -136,7 +136,7 @@ def run_load_check(
         root = Path(tmp)
         folder = write_dataset(root / "dataset", pairs, size)
         token = Catalogue(root / "catalogue.sqlite").create_token("bench")
-        with _serving(root) as (url, pid):
+        with serving(root) as (url, pid):
             card = {"title": "Load check fundus", "license": "CC-BY-4.0"}
             record = publish(folder, url, token, card)
             urls = record["urls"]
