@@ -126,3 +126,22 @@ def test_single_gan_baseline_and_holdout_split(tmp_path: Path) -> None:
     back = prepare_source("folder", out, 32)
     assert len(back) == 3 and back.channels == 3
     assert "single" in json.loads((out / "manifest.json").read_text())["models"]
+
+
+def test_parser_choices_agree_and_stay_light() -> None:
+    """The CLI spells out some choices so that `synthmed serve` starts without torch."""
+    import subprocess
+    import sys
+
+    from synthmed import cli
+    from synthmed.data.sources import SOURCES
+    from synthmed.device import PRECISIONS
+    from synthmed.training.losses import LOSSES
+
+    assert (cli.SOURCES, cli.PRECISIONS, cli.LOSSES) == (SOURCES, PRECISIONS, LOSSES)
+    code = (
+        "import sys; from synthmed.cli import build_parser; build_parser(); "
+        "import synthmed.repository.app; print(sorted({'torch', 'scipy'} & set(sys.modules)))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"

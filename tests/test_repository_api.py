@@ -377,3 +377,23 @@ def test_serve_errors_are_one_line(tmp_path: Path, capsys: pytest.CaptureFixture
         assert main(["serve", "--port", port, *where]) == 2
     err = capsys.readouterr().err
     assert "cannot listen" in err and err.count("\n") == 2
+
+
+def test_two_publishers_racing_for_a_new_name(server: Server, tmp_path: Path) -> None:
+    folder = make_dataset(tmp_path / "synth", n=2, size=32)
+    tokens = {"alice": server.token("alice"), "bob": server.token("bob")}
+    results: list[tuple[str, int]] = []
+
+    def publish(owner: str) -> None:
+        results.append((owner, upload(server, folder, tokens[owner]).status_code))
+
+    threads = [threading.Thread(target=publish, args=(o,)) for o in ["alice", "bob"] * 3]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(120)
+    owner = httpx.get(f"{server.url}/api/datasets/tiny-fundus/1").json()["publisher"]
+    assert sorted(code for who, code in results if who == owner) == [201] * 3
+    assert sorted(code for who, code in results if who != owner) == [403] * 3
+    versions = httpx.get(f"{server.url}/api/datasets/tiny-fundus/latest").json()["versions"]
+    assert versions == [3, 2, 1] and len(stored_uids(server)) == 3

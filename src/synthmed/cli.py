@@ -12,11 +12,17 @@ from synthmed.errors import UserError
 
 EXIT_USER_ERROR = 2
 
+# Choices spelt out so that building the parser imports neither torch nor SciPy (a server
+# started with `synthmed serve` needs neither); tests/test_cli_e2e.py checks that they agree
+# with synthmed.data.sources.SOURCES, synthmed.device.PRECISIONS and
+# synthmed.training.losses.LOSSES.
+SOURCES = ("drive", "chase", "folder", "phantom")
+PRECISIONS = ("auto", "fp32", "bf16")
+LOSSES = ("ns", "hinge", "lsgan")
+
 
 def _add_train_options(p: argparse.ArgumentParser) -> None:
-    from synthmed.device import PRECISIONS
     from synthmed.presets import PRESETS
-    from synthmed.training.losses import LOSSES
     from synthmed.training.options import TrainOptions
 
     d = TrainOptions()
@@ -62,8 +68,6 @@ def _add_train_options(p: argparse.ArgumentParser) -> None:
 
 def build_parser() -> argparse.ArgumentParser:
     """The ``synthmed`` argument parser (one sub-command per step of the pipeline)."""
-    from synthmed.data.sources import SOURCES
-
     parser = argparse.ArgumentParser(
         prog="synthmed",
         description="Synthetic medical images from dual GANs: Stage I masks, Stage II images.",
@@ -162,7 +166,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--device", default="auto")
     p.add_argument(
         "--precision",
-        choices=["auto", "fp32", "bf16"],
+        choices=PRECISIONS,
         default="auto",
         help="auto: bfloat16 where the hardware has it",
     )

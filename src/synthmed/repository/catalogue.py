@@ -66,6 +66,10 @@ EDITABLE = ("title", "description", "license", "domain", "modality", "source")
 FILTERS = ("domain", "modality", "resolution", "license")
 
 
+class NameTaken(Exception):
+    """The dataset name is another publisher's."""
+
+
 @dataclass
 class Dataset:
     """One published version of a dataset, as the web pages and the API show it."""
@@ -168,17 +172,24 @@ class Catalogue:
         return done.rowcount > 0
 
     # -- datasets -------------------------------------------------------------------------
-    def name_owner(self, name: str) -> str | None:
-        """Who owns ``name`` (the owner of its first version), None for a new name."""
-        q = sa.select(datasets.c.owner).where(datasets.c.name == name)
-        with self.engine.connect() as c:
-            return c.execute(q.order_by(datasets.c.version).limit(1)).scalar()
-
     def reserve(self, name: str, uid: str, owner: str, fields: dict[str, Any]) -> int:
-        """Insert a pending row with the next free version of ``name``; return the version."""
+        """Insert a pending row with the next free version of ``name``; return the version.
+
+        A name belongs to the publisher of its first version: :class:`NameTaken` for anyone
+        else. The check and the insert share a transaction, and a lost race on the unique
+        constraint retries both, so two publishers cannot both take a new name.
+        """
         for attempt in range(50):
             try:
                 with self.engine.begin() as c:
+                    first = c.execute(
+                        sa.select(datasets.c.owner)
+                        .where(datasets.c.name == name)
+                        .order_by(datasets.c.version)
+                        .limit(1)
+                    ).scalar()
+                    if first is not None and first != owner:
+                        raise NameTaken(f"dataset {name!r} belongs to another publisher")
                     top = c.execute(
                         sa.select(sa.func.max(datasets.c.version)).where(datasets.c.name == name)
                     ).scalar()

@@ -39,7 +39,7 @@ from synthmed.repository.archive import (
     check_card,
     inspect_upload,
 )
-from synthmed.repository.catalogue import EDITABLE, Catalogue, Dataset
+from synthmed.repository.catalogue import EDITABLE, Catalogue, Dataset, NameTaken
 from synthmed.repository.storage import Storage
 
 GALLERY = 8  # pairs with previews on a dataset page
@@ -68,12 +68,11 @@ class Repository:
         """Publish the archive at ``upload_path`` for ``owner``; return the new version."""
         up = inspect_upload(upload_path, self.limits)
         name = up.card["name"]
-        first_owner = self.catalogue.name_owner(name)
-        if first_owner is not None and first_owner != owner:
-            raise PermissionDenied(f"dataset {name!r} belongs to another publisher")
         uid = uuid.uuid4().hex
-        fields = self._fields(up)
-        version = self.catalogue.reserve(name, uid, owner, fields)
+        try:
+            version = self.catalogue.reserve(name, uid, owner, self._fields(up))
+        except NameTaken as e:
+            raise PermissionDenied(str(e)) from None
         try:
             final = self._store(upload_path, up, uid, name, version, owner)
             self.catalogue.finish(uid, final)
