@@ -178,7 +178,6 @@ def _canonical(zf: zipfile.ZipFile, limits: Limits) -> dict[str, zipfile.ZipInfo
     infos = zf.infolist()
     if len(infos) > limits.max_members:
         raise _fail(f"archive: {len(infos)} members, the limit is {limits.max_members}", 413)
-    files = [i for i in infos if not i.is_dir()]
     split = [(i, _safe_parts(i.filename)) for i in infos]
     for info, _ in split:
         if _is_link(info):
@@ -215,7 +214,6 @@ def _canonical(zf: zipfile.ZipFile, limits: Limits) -> dict[str, zipfile.ZipInfo
         if total > limits.max_total_bytes:
             raise _fail(f"archive: over {limits.max_total_bytes} bytes once inflated", 413)
         out[path] = info
-    del files
     return out
 
 
@@ -259,10 +257,10 @@ def _inspect(zf: zipfile.ZipFile, limits: Limits) -> Upload:
     images, masks, fov = folders["images"], folders["masks"], folders["fov"]
     if not images:
         raise _fail("archive: images/ is empty")
-    for stem in sorted(images.keys() - masks.keys()):
-        raise _fail(f"{images[stem]}: no mask masks/{stem}.* for this image")
-    for stem in sorted(masks.keys() - images.keys()):
-        raise _fail(f"{masks[stem]}: no image images/{stem}.* for this mask")
+    if unpaired := sorted(images.keys() - masks.keys()):
+        raise _fail(f"{images[unpaired[0]]}: no mask masks/{unpaired[0]}.* for this image")
+    if unpaired := sorted(masks.keys() - images.keys()):
+        raise _fail(f"{masks[unpaired[0]]}: no image images/{unpaired[0]}.* for this mask")
     if fov and fov.keys() != images.keys():
         stem = sorted(images.keys() ^ fov.keys())[0]
         raise _fail(f"fov/: has no file for {stem}, or one without an image (all or none)")
