@@ -173,8 +173,9 @@ def check_card(card: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def _canonical(zf: zipfile.ZipFile, limits: Limits) -> dict[str, zipfile.ZipInfo]:
-    """Map canonical member paths to zip entries, after the name and size checks."""
+def canonical_members(zf: zipfile.ZipFile, limits: Limits) -> dict[str, zipfile.ZipInfo]:
+    """Map canonical member paths (``images/0000.png``) to zip entries, after the name and
+    size checks; images are not decoded."""
     infos = zf.infolist()
     if len(infos) > limits.max_members:
         raise _fail(f"archive: {len(infos)} members, the limit is {limits.max_members}", 413)
@@ -246,7 +247,7 @@ def inspect_upload(path: str | Path, limits: Limits | None = None) -> Upload:
 
 
 def _inspect(zf: zipfile.ZipFile, limits: Limits) -> Upload:
-    entries = _canonical(zf, limits)
+    entries = canonical_members(zf, limits)
     for required in ("card.json", "manifest.json"):
         if required not in entries:
             raise _fail(f"archive: {required} is missing")

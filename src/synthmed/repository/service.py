@@ -15,7 +15,6 @@ If 3 or 4 fails, the row and the folder are removed. If the server dies between 
 
 from __future__ import annotations
 
-import hashlib
 import io
 import json
 import shutil
@@ -30,12 +29,14 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
+from synthmed.files import sha256_file
 from synthmed.repository.archive import (
     CARD_TEXT_LIMITS,
     FOLDERS,
     Limits,
     Upload,
     UploadRejected,
+    canonical_members,
     check_card,
     inspect_upload,
 )
@@ -109,7 +110,8 @@ class Repository:
         self.storage.put_bytes(
             f"{base}/files.json", json.dumps({k: v for k, v in listing.items() if v}).encode()
         )
-        archive = self._write_archive(upload_path, up, card, base, f"{name}-v{version}", 0)
+        top = f"{name}-v{version}"
+        archive = self._write_archive(upload_path, up.members, card, base, top, 0)
         return {"card": json.dumps(card), **archive}
 
     def _previews(self, zf: zipfile.ZipFile, up: Upload, stem: str, key: str) -> None:
@@ -127,7 +129,13 @@ class Repository:
             self.storage.put_bytes(f"{key}-{kind}.png", buf.getvalue())
 
     def _write_archive(
-        self, source: Path, up: Upload, card: dict[str, Any], base: str, top: str, revision: int
+        self,
+        source: Path,
+        members: dict[str, str],
+        card: dict[str, Any],
+        base: str,
+        top: str,
+        revision: int,
     ) -> dict[str, Any]:
         """Build the download zip (card, manifest, metrics, pairs under ``top/``) and store it.
 
@@ -137,12 +145,12 @@ class Repository:
             out = Path(tmp) / "dataset.zip"
             with zipfile.ZipFile(source) as src, zipfile.ZipFile(out, "w") as dst:
                 dst.writestr(f"{top}/card.json", json.dumps(card, indent=2, sort_keys=True) + "\n")
-                for path in sorted(up.members):
+                for path in sorted(members):
                     if path == "card.json":
                         continue
-                    with src.open(up.members[path]) as f, dst.open(f"{top}/{path}", "w") as g:
+                    with src.open(members[path]) as f, dst.open(f"{top}/{path}", "w") as g:
                         shutil.copyfileobj(f, g, 1 << 20)
-            digest = _sha256(out)
+            digest = sha256_file(out)
             key = f"{base}/archive-{revision}.zip"
             self.storage.put_file(key, out)
             return {
@@ -174,9 +182,11 @@ class Repository:
             old = Path(tmp) / "old.zip"
             with self.storage.open(ds.archive_key) as f, open(old, "wb") as g:
                 shutil.copyfileobj(f, g, 1 << 20)
-            up = inspect_upload(old, self.limits)  # our own archive: re-read its members
+            # Our own archive, checked when it was published: map its members, decode nothing.
+            with zipfile.ZipFile(old) as zf:
+                members = {p: i.filename for p, i in canonical_members(zf, self.limits).items()}
             archive = self._write_archive(
-                old, up, new_card, f"datasets/{ds.uid}", f"{name}-v{version}", revision
+                old, members, new_card, f"datasets/{ds.uid}", f"{name}-v{version}", revision
             )
         self.catalogue.update(
             ds.uid, {**{k: card[k] for k in EDITABLE}, "card": json.dumps(new_card), **archive}
@@ -243,11 +253,3 @@ def _member(up: Upload, folder: str, stem: str) -> str:
 
 def _open(data: bytes) -> Image.Image:
     return Image.open(io.BytesIO(data))
-
-
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        while chunk := f.read(1 << 20):
-            h.update(chunk)
-    return h.hexdigest()

@@ -12,12 +12,12 @@ e.g. ``AWS_ENDPOINT_URL`` for MinIO; needs ``pip install boto3``).
 
 from __future__ import annotations
 
-import os
 import shutil
-import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import BinaryIO, Protocol
+
+from synthmed.files import atomic_write
 
 CHUNK = 1 << 20  # bytes per read when streaming a file out
 
@@ -80,23 +80,11 @@ class LocalStorage:
     def _path(self, key: str) -> Path:
         return self.root.joinpath(*_check_key(key).split("/"))
 
-    def _atomic(self, key: str, fill) -> None:  # noqa: ANN001 - fill(tmp_path)
-        target = self._path(key)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
-        os.close(fd)
-        try:
-            fill(Path(tmp))
-            os.replace(tmp, target)
-        finally:
-            if os.path.exists(tmp):
-                os.unlink(tmp)
-
     def put_file(self, key: str, path: Path) -> None:
-        self._atomic(key, lambda tmp: shutil.copyfile(path, tmp))
+        atomic_write(self._path(key), lambda tmp: shutil.copyfile(path, tmp))
 
     def put_bytes(self, key: str, data: bytes) -> None:
-        self._atomic(key, lambda tmp: tmp.write_bytes(data))
+        atomic_write(self._path(key), lambda tmp: tmp.write_bytes(data))
 
     def open(self, key: str) -> BinaryIO:
         return open(self._path(key), "rb")
