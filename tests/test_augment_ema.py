@@ -76,6 +76,29 @@ def test_weight_average_tracks_the_generator() -> None:
     assert torch.allclose(ema.module.weight, before + 1.0)
 
 
+def test_weight_average_warms_up() -> None:
+    """Early on the decay is (1 + n) / (10 + n), so the first (random) weights fade fast;
+    later it is the decay asked for."""
+    g = torch.nn.Linear(1, 1, bias=False)
+    ema = weight_average(g, 0.999)
+    with torch.no_grad():
+        g.weight.fill_(0.0)
+    ema.update_parameters(g)  # copies: 0
+    with torch.no_grad():
+        g.weight.fill_(1.0)
+    ema.update_parameters(g)  # n = 1: decay 2 / 11
+    assert ema.module.weight.item() == pytest.approx(1 - 2 / 11)
+    for _ in range(1500):
+        ema.update_parameters(g)
+    # A fixed 0.999 would leave 0.999 ** 1500 = 22 % of the first weights.
+    assert 1 - ema.module.weight.item() < 1e-6
+    late = weight_average(torch.nn.Linear(1, 1, bias=False), 0.9)
+    late.n_averaged.fill_(10_000)
+    before = late.module.weight.item()
+    late.update_parameters(g)
+    assert late.module.weight.item() == pytest.approx(0.9 * before + 0.1)
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("stage", ["geometry", "texture"])
 def test_train_with_augment_and_ema_resumes_exactly(tmp_path: Path, stage: str) -> None:

@@ -4,7 +4,7 @@ import pytest
 import torch
 from torch import nn
 
-from synthmed.models.dcgan import GeometryConfig, MaskDiscriminator, MaskGenerator
+from synthmed.models.dcgan import GeometryConfig, MaskDiscriminator, MaskGenerator, MinibatchStd
 from synthmed.models.pix2pix import TextureConfig, UNetGenerator, patch_discriminator
 from synthmed.models.upsample import NearestUpConv
 from synthmed.presets import preset
@@ -30,6 +30,21 @@ def test_dcgan_masks_limited_to_fov() -> None:
     g.fov[..., 8:24, 8:24] = 1
     m = g.binary_masks(torch.randn(4, 8))
     assert not m[..., :8, :].any() and not m[..., 24:, :].any()
+
+
+def test_minibatch_std_sees_alike_batches() -> None:
+    """The extra feature is 0 for a batch of identical samples, positive for varied ones,
+    computed per group, and works for any batch size."""
+    layer = MinibatchStd(4)
+    same = torch.randn(1, 3, 4, 4).expand(8, 3, 4, 4)
+    out = layer(same)
+    assert out.shape == (8, 4, 4, 4) and out[:, -1].max() < 1e-3
+    varied = layer(torch.randn(8, 3, 4, 4))[:, -1]
+    assert varied.min() > 0.5
+    assert torch.equal(varied[0], varied[2]) and not torch.equal(varied[0], varied[1])
+    assert layer(torch.randn(3, 3, 4, 4)).shape == (3, 4, 4, 4)  # group 1: gcd(4, 3)
+    cfg = GeometryConfig(resolution=32, z_dim=8, ngf=4, ndf=4, minibatch_std=4)
+    assert MaskDiscriminator(cfg)(torch.randn(8, 1, 32, 32)).shape == (8,)
 
 
 @pytest.mark.parametrize("res", [32, 64, 128, 256])
@@ -108,3 +123,42 @@ def test_style_code_is_an_input_of_the_generator() -> None:
     assert UNetGenerator(TextureConfig(resolution=32, ngf=4)).random_style(5, "cpu") is None
     mu, logvar = StyleEncoder(cfg)(torch.rand(2, 3, 48, 48))  # any crop size
     assert mu.shape == logvar.shape == (2, 3)
+
+
+def test_style_prior_is_fitted_to_the_codes() -> None:
+    """Sampling draws from the Gaussian of the codes' mean and covariance (plus the
+    encoder's mean variance); no code given = that mean."""
+    g = UNetGenerator(TextureConfig(resolution=32, ngf=4, ndf=4, style_dim=2)).eval()
+    torch.manual_seed(0)
+    codes = torch.randn(4000, 2) * torch.tensor([2.0, 0.5]) + torch.tensor([3.0, -1.0])
+    g.set_style_prior(codes, torch.full((4000, 2), 0.25))
+    draws = g.random_style(20000, torch.device("cpu"))
+    assert torch.equal(g.style_mean, codes.mean(0))
+    assert torch.allclose(draws.mean(0), codes.mean(0), atol=0.05)
+    want_std = (codes.var(0) + 0.25).sqrt()  # the codes' variance + the encoder's
+    assert torch.allclose(draws.std(0), want_std, rtol=0.03)
+    cond = torch.rand(1, 2, 32, 32) * 2 - 1
+    assert torch.equal(g(cond), g(cond, g.style_mean[None]))
+
+
+def test_generator_saved_without_a_style_prior_loads_with_n01(tmp_path) -> None:
+    """Models saved before the fitted prior existed lack its buffers: they load, and sample
+    from N(0, 1) as they did; any other missing weight is still refused."""
+    from safetensors.torch import save_file
+
+    from synthmed.checkpoints import load_weights
+    from synthmed.errors import UserError
+
+    cfg = TextureConfig(resolution=32, ngf=4, ndf=4, style_dim=2)
+    old = {k: v for k, v in UNetGenerator(cfg).state_dict().items() if "style_" not in k}
+    save_file(old, str(tmp_path / "old.safetensors"))
+    g = UNetGenerator(cfg)
+    g.style_mean.fill_(5.0)
+    fresh = UNetGenerator(cfg)
+    load_weights(fresh, tmp_path / "old.safetensors")
+    assert torch.equal(fresh.style_mean, torch.zeros(2))
+    assert torch.equal(fresh.style_scale, torch.eye(2))
+    del old[next(iter(old))]
+    save_file(old, str(tmp_path / "broken.safetensors"))
+    with pytest.raises(UserError, match="weights missing"):
+        load_weights(UNetGenerator(cfg), tmp_path / "broken.safetensors")

