@@ -44,7 +44,8 @@ class Stage:
     fakes_sheet: Callable[[], np.ndarray]  # grid of samples from fixed inputs
     reals_sheet: np.ndarray  # grid of training examples, saved once
     exported: nn.Module | None = None  # what generate uses; default modules["G"] (EMA: its average)
-    before_export: Callable[[], None] | None = None  # e.g. fit what sampling needs from data
+    # Called with the step before a checkpoint and export: e.g. fit what sampling needs.
+    before_export: Callable[[int], None] | None = None
 
 
 def check_run_folder(out: Path, resume: bool) -> None:
@@ -100,9 +101,9 @@ def run_training(
         )
         save_png(stage.reals_sheet, out / "reals.png")
 
-    def prepare_export() -> None:
+    def prepare_export(step: int) -> None:
         if stage.before_export is not None:
-            stage.before_export()
+            stage.before_export(step)
 
     def save_generator() -> None:
         exported = stage.exported if stage.exported is not None else stage.modules["G"]
@@ -111,7 +112,7 @@ def run_training(
     if start >= opts.steps:
         # Exported again: a finished run saved by an earlier version gains what this one
         # adds at export time (Stage II's fitted style prior); the checkpoint is untouched.
-        prepare_export()
+        prepare_export(start)
         save_generator()
         print(f"{out}: already trained for {start} steps (--steps {opts.steps}); re-exported")
         return out / "generator"
@@ -120,7 +121,7 @@ def run_training(
         rng = {"torch": torch.get_rng_state(), "data": data_rng.get_state()}
         if torch.cuda.is_available():
             rng["cuda"] = torch.cuda.get_rng_state()
-        prepare_export()  # first, so that the checkpoint and the generator agree
+        prepare_export(step)  # first, so that the checkpoint and the generator agree
         save_checkpoint(out / CHECKPOINT, stage.modules, stage.optimizers, rng, {"step": step})
         save_generator()
 
