@@ -106,7 +106,7 @@ class UNetGenerator(nn.Module):
             # KL term alone leaves the training images' codes far from N(0, 1) (measured:
             # one coordinate centred at 1.2, others with spread 0.3), and codes drawn from
             # N(0, 1) rendered colours unlike any photo (intensity KL 0.70, 3.3x the
-            # real-vs-real floor; 0.12 with the fitted Gaussian). Training fits it
+            # real-vs-real floor; 0.16 with the fitted Gaussian). Training fits it
             # (training/texture.py); N(0, 1) for models saved without it.
             self.register_buffer("style_mean", torch.zeros(cfg.style_dim))
             self.register_buffer("style_scale", torch.eye(cfg.style_dim))

@@ -76,8 +76,8 @@ def train_texture(
         judge_steps: training steps of that segmenter (0 = the evaluation's "cpu" budget).
         kl_weight: with ``config.style_dim``: weight of the KL term pulling the encoded style
             codes toward N(0, 1) (BicycleGAN: 0.01). Sampling draws from a Gaussian fitted
-            to the training images' codes at every export, which the KL term alone does not
-            make N(0, 1).
+            to the training images' codes (every PRIOR_EVERY steps and at the end), since
+            the KL term alone does not make them N(0, 1).
         topology_weight: refiner only: weight of a Dice + clDice loss (MONAI's
             SoftDiceclDiceLoss) between the refined and the real mask (0 = off). L1 alone
             makes uncertain pixels take their median, background, so thin vessels break
