@@ -12,8 +12,23 @@ from synthmed.data.sources import load_any
 from synthmed.models.pix2pix import TextureConfig, UNetGenerator, patch_discriminator
 from synthmed.models.refiner import downsample, refiner_condition
 from synthmed.pipeline import SynthMedPipeline
-from synthmed.training.losses import LOSSES, d_loss, g_loss, r1_penalty
+from synthmed.training.losses import LOSSES, d_loss, g_loss, mode_seeking_loss, r1_penalty
 from synthmed.training.texture import feature_matching, random_crop
+
+
+def test_mode_seeking_loss_rewards_samples_that_differ() -> None:
+    z = torch.tensor([[0.0, 0.0], [1.0, 1.0], [2.0, 2.0], [3.0, 3.0]])  # pairs (0, 2), (1, 3)
+    alike = torch.zeros(4, 1, 4, 4)
+    apart = torch.cat([torch.zeros(2, 1, 4, 4), torch.ones(2, 1, 4, 4)])
+    assert mode_seeking_loss(apart, z).item() == pytest.approx(2.0, rel=1e-4)  # 1 / (1 / 2)
+    assert mode_seeking_loss(alike, z).item() > 1e4  # collapsed: the term explodes
+    odd = torch.cat([apart, torch.full((1, 1, 4, 4), 9.0)])  # the unpaired last one is ignored
+    assert mode_seeking_loss(odd, torch.cat([z, z[:1]])).item() == pytest.approx(2.0, rel=1e-4)
+    g = apart.clone().requires_grad_(True)
+    mode_seeking_loss(g, z).backward()
+    assert (g.grad[:2] > 0).all() and (g.grad[2:] < 0).all()  # pushes the pairs further apart
+    with pytest.raises(ValueError):
+        mode_seeking_loss(alike[:1], z[:1])
 
 
 def test_losses_at_known_logits() -> None:
@@ -90,7 +105,7 @@ def test_coarse_geometry_refiner_texture_end_to_end(tmp_path: Path, capsys) -> N
     assert main(["train", "geometry", *common, "--out", str(geo), "--resolution", "16"]) == 0
     assert main(["train", "geometry", *common, "--out", str(tmp_path / "g2"), "--loss", "hinge",
                  "--r1", "1", "--resolution", "16", "--checkpoint-every", "1",
-                 "--minibatch-std", "2"]) == 0  # fmt: skip
+                 "--minibatch-std", "2", "--mode-seeking", "1"]) == 0  # fmt: skip
     pix = ["--fm-weight", "10", "--loss", "lsgan", "--r1", "0.1"]
     ref_args = ["--crop", "32", "--coarse", "16", "--coarse-noise", "0.2"]
     ref_args += ["--topology-weight", "1"]
@@ -102,7 +117,8 @@ def test_coarse_geometry_refiner_texture_end_to_end(tmp_path: Path, capsys) -> N
     assert saved["stage"]["topology_weight"] == 1
     assert "loss_G_topology" in (ref / "stats.jsonl").read_text()
     g2 = json.loads((tmp_path / "g2" / "options.json").read_text())
-    assert g2["model"]["minibatch_std"] == 2
+    assert g2["model"]["minibatch_std"] == 2 and g2["stage"]["mode_seeking"] == 1
+    assert "loss_MS" in (tmp_path / "g2" / "stats.jsonl").read_text()
 
     out = tmp_path / "synth"
     cmd = ["generate", "--geometry", str(geo), "--texture", str(tex), "--device", "cpu"]

@@ -105,6 +105,12 @@ def build_parser() -> argparse.ArgumentParser:
         )
         g.add_argument("--no-blur", action="store_true", help="do not blur the D's inputs")
         g.add_argument(
+            "--mode-seeking",
+            type=float,
+            help="weight of MSGAN's mode-seeking term: samples of distant codes must differ "
+            "(default 0 = off)",
+        )
+        g.add_argument(
             "--resolution",
             type=int,
             help="side the DCGAN works at (default: the data's); below it, it learns "
@@ -275,6 +281,7 @@ def _train(args: argparse.Namespace) -> None:
         else:
             cli_stage = {"instance_noise": args.instance_noise}
             cli_stage["blur"] = False if args.no_blur else None
+            cli_stage["mode_seeking"] = args.mode_seeking
         cli_stage = {k: v for k, v in cli_stage.items() if v is not None}
         stage_options = base.get("stage", {}) | cli_stage
     opts = TrainOptions(**train)

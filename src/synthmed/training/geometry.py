@@ -25,7 +25,14 @@ from synthmed.grids import grid, to_uint8
 from synthmed.models.dcgan import GeometryConfig, MaskDiscriminator, MaskGenerator
 from synthmed.models.refiner import downsample
 from synthmed.training.augment import diff_augment
-from synthmed.training.losses import R1_EVERY, check_loss, d_loss, g_loss, r1_penalty
+from synthmed.training.losses import (
+    R1_EVERY,
+    check_loss,
+    d_loss,
+    g_loss,
+    mode_seeking_loss,
+    r1_penalty,
+)
 from synthmed.training.options import TrainOptions
 from synthmed.training.run import Stage, adam, random_flip, run_training, weight_average
 
@@ -58,6 +65,7 @@ def train_geometry(
     instance_noise: float = 0.3,
     blur: bool = True,
     noise_fade_steps: int | None = None,
+    mode_seeking: float = 0.0,
 ) -> Path:
     """Train the Stage I DCGAN on the masks of ``data``; return the generator's folder.
 
@@ -70,11 +78,13 @@ def train_geometry(
         blur: blur the discriminator's inputs with a 3x3 binomial kernel.
         noise_fade_steps: when the noise reaches 0; default ``opts.steps``. Recorded with the
             run, so a resumed run keeps its schedule even when ``--steps`` grows.
+        mode_seeking: weight of MSGAN's mode-seeking term in the generator's loss (0 = off).
     """
     fade = noise_fade_steps or opts.steps
-    stage = geometry_stage(data, config, opts, instance_noise, blur, fade)
+    stage = geometry_stage(data, config, opts, instance_noise, blur, fade, mode_seeking)
     extra = {"data": data.meta.get("source", "?"), "resolution": data.resolution}
     extra["stage"] = {"instance_noise": instance_noise, "blur": blur, "noise_fade_steps": fade}
+    extra["stage"]["mode_seeking"] = mode_seeking
     return run_training(stage, opts, Path(out), resume, extra)
 
 
@@ -85,10 +95,13 @@ def geometry_stage(
     instance_noise: float,
     blur: bool,
     fade: int,
+    mode_seeking: float = 0.0,
 ) -> Stage:
     """Networks, optimisers and the training step of Stage I (also what the benchmark times)."""
     if config.resolution > data.resolution:
         raise ValueError("config.resolution must not exceed the data's resolution")
+    if mode_seeking and opts.batch_size < 2:
+        raise ValueError("the mode-seeking term needs a batch of at least 2")
     device = pick_device(opts.device)
     dtype = pick_precision(opts.precision, device)
     torch.manual_seed(opts.seed)
@@ -143,11 +156,16 @@ def geometry_stage(
         with autocast(device, dtype):
             pred = D(seen).float()
         loss_g = g_loss(pred, loss)
+        logs = {}
+        if mode_seeking:
+            loss_ms = mode_seeking_loss(fake, z)
+            logs["loss_MS"] = loss_ms.item()
+            loss_g = loss_g + mode_seeking * loss_ms
         loss_g.backward()
         opt_g.step()
         if G_ema is not None:
             G_ema.update_parameters(G)
-        return {"loss_D": loss_d.item(), "loss_G": loss_g.item()}
+        return {"loss_D": loss_d.item(), "loss_G": loss_g.item()} | logs
 
     def r1(real: torch.Tensor, view: Callable[[torch.Tensor], torch.Tensor]) -> torch.Tensor:
         # Lazy R1 (StyleGAN2): every R1_EVERY steps, scaled up to the same average strength.

@@ -8,6 +8,9 @@
 
 R1 (Mescheder et al. 2018) penalises the gradient of D's output on real samples, which keeps
 a discriminator trained on a handful of images from turning into a lookup table.
+
+The mode-seeking term (MSGAN, Mao et al. 2019) is a generator loss against mode collapse:
+it grows when two latent codes far apart give samples close together.
 """
 
 from __future__ import annotations
@@ -52,3 +55,16 @@ def r1_penalty(real_input: torch.Tensor, real_logits: torch.Tensor) -> torch.Ten
     """Mean over the batch of ||d D(x) / d x||^2 at real ``x`` (needs requires_grad on x)."""
     (grad,) = torch.autograd.grad(real_logits.sum(), real_input, create_graph=True)
     return grad.float().square().flatten(1).sum(1).mean()
+
+
+def mode_seeking_loss(fake: torch.Tensor, z: torch.Tensor, eps: float = 1e-5) -> torch.Tensor:
+    """MSGAN's term for a batch whose first and second halves are pairs of samples:
+    1 / (mean |G(z1) - G(z2)| / mean |z1 - z2|); lower when the samples differ more.
+
+    ``fake`` is (B, ...) with ``z`` its (B, Z) codes; an odd last sample is left out."""
+    half = fake.shape[0] // 2
+    if half == 0:
+        raise ValueError("the mode-seeking term needs at least two samples")
+    image_gap = (fake[:half] - fake[half : 2 * half]).abs().mean()
+    code_gap = (z[:half] - z[half : 2 * half]).abs().mean()
+    return 1 / (image_gap / code_gap + eps)
