@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The DRIVE recipe at 512 px (issue 5; README "DRIVE at 512 px"): the 20 DRIVE training
+# The DRIVE recipe at 512 px (issue 5; docs/drive512.md): the 20 DRIVE training
 # images split 15 / 5 (36-40 held out); the dual pipeline (Stage I = DCGAN on 128 px soft
 # masks + refiner to 512; Stage II = pix2pix on 256 px crops) trained on the 15 with
 # `--preset drive512`; then `synthmed evaluate all`: utility (segmenters trained on real,

@@ -1,4 +1,4 @@
-"""Exploration (README, "DRIVE at 512 px"): is the generated masks' high nearest-neighbour Dice
+"""Exploration (docs/drive512.md): is the generated masks' high nearest-neighbour Dice
 among themselves only because each has 199 candidates where a real mask has 14? Compares
 random subsets of equal size.
 

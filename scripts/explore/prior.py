@@ -1,4 +1,4 @@
-"""Exploration (README, "DRIVE at 512 px"): does drawing Stage II's style codes from the
+"""Exploration (docs/drive512.md): does drawing Stage II's style codes from the
 Gaussian fitted to the training images' codes (what training now exports), rather than from
 N(0, 1), bring the synthetic intensity histograms closer to the photographs'? Renders 100
 masks of work/drive512/synth-style-9k with work/drive512/texture-style-9k both ways and prints

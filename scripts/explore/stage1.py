@@ -1,4 +1,4 @@
-"""Exploration (README, "DRIVE at 512 px"): where do Stage I's fragments, wide vessels and low
+"""Exploration (docs/drive512.md): where do Stage I's fragments, wide vessels and low
 diversity come from? Prints the vessel statistics (relative to the 15 training masks) and
 nearest-neighbour Dice of 200 masks from a geometry run + refiner, of the refiner applied to
 the real masks' soft 128 px versions, and with small components removed.

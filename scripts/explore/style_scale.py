@@ -1,4 +1,4 @@
-"""Exploration (README, "DRIVE at 512 px"): sample Stage II's style codes from the fitted
+"""Exploration (docs/drive512.md): sample Stage II's style codes from the fitted
 Gaussian widened T times, generate 200 pairs and print the intensity KL against the training
 images (the segmenter's F1 then comes from `synthmed evaluate utility`).
 

@@ -44,7 +44,7 @@ PRESETS: dict[str, dict[str, dict[str, Any]]] = {
             "precision": "fp32",
         },
     },
-    # Full-resolution DRIVE on 2 CPU cores in under 2 hours (README, "DRIVE at 512 px"):
+    # Full-resolution DRIVE on 2 CPU cores in under 2 hours (docs/drive512.md):
     # Stage I = DCGAN on 128 px soft masks + a refiner to 512 px; both pix2pix models train
     # on 256 px crops and run on whole images; DiffAugment and EMA everywhere. Measured: a
     # 64 px coarse mask lost half the tree (skeleton length -57 %, widths doubled); at 128 px
@@ -76,7 +76,7 @@ PRESETS: dict[str, dict[str, dict[str, Any]]] = {
         # rendering; with it a segmenter trained on the synthetic pairs scored F1 0.735
         # instead of 0.698. Stage II's length mattered most: 3000 / 6000 / 9000 steps gave
         # 0.735 / 0.757 / 0.778 (real 0.795); 9000 keeps the recipe under 2 h on 2 CPU cores
-        # (README, "DRIVE at 512 px").
+        # (docs/drive512.md).
         "texture": {
             "model": {"num_d": 2, "style_dim": 8},
             "batch_size": 4,

@@ -2,7 +2,7 @@
 
 pix2pix's L1 and adversarial losses reward images that *look* real; nothing makes them show
 the condition's vessels where, and only where, the mask has them. Measured on DRIVE at 512 px
-(README "DRIVE at 512 px"): a segmenter trained on Stage II's images of the 15 *real* training
+(docs/drive512.md): a segmenter trained on Stage II's images of the 15 *real* training
 masks scored F1 0.712 on held-out real images, against 0.795 when trained on the real images
 of the same masks, so Stage II, not Stage I, held the synthetic data's utility back.
 
