@@ -166,3 +166,25 @@ def test_prepared_set_resized_for_comparison(tmp_path: Path) -> None:
     assert big.meta["resized_from"] == 32 and "transforms" not in big.meta
     assert abs(big.masks.mean() - small.masks.mean()) < 0.02  # about the same vessel share
     assert load_any(tmp_path / "s", 64).resolution == 32  # real sets are never resized
+
+
+@pytest.mark.slow
+def test_drive512_recipe_runs_at_1024(tmp_path: Path) -> None:
+    """The preset's shape at 1024 px (the issue: "1024 possible on a GPU"): Stage I's DCGAN,
+    the refiner and Stage II train on crops and generate whole 1024 px pairs. Tiny widths and
+    one step each, so this checks shapes, not quality."""
+    data = tmp_path / "data"
+    assert main(["prepare", "phantom", "--res", "1024", "--n", "2", "--out", str(data)]) == 0
+    common = ["--preset", "drive512", "--data", str(data), "--device", "cpu", "--steps", "1"]
+    common += ["--batch-size", "2", "--ngf", "4", "--ndf", "4", "--precision", "fp32"]
+    geo, ref, tex = tmp_path / "geo", tmp_path / "ref", tmp_path / "tex"
+    assert main(["train", "geometry", *common, "--out", str(geo)]) == 0
+    assert main(["train", "refiner", *common, "--crop", "128", "--out", str(ref)]) == 0
+    assert main(["train", "texture", *common, "--crop", "128", "--out", str(tex)]) == 0
+    assert json.loads((ref / "options.json").read_text())["model"]["coarse"] == 128
+    out = tmp_path / "synth"
+    cmd = ["generate", "--geometry", str(geo), "--refiner", str(ref), "--texture", str(tex)]
+    assert main([*cmd, "--device", "cpu", "--n", "1", "--out", str(out)]) == 0
+    synth = load_any(out, 1024)
+    assert len(synth) == 1 and synth.images.shape == (1, 1024, 1024, 3)
+    assert not synth.masks[synth.fov == 0].any()
