@@ -41,3 +41,24 @@ def test_bench_repository_load(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) 
     assert r["p99_ms"] >= r["p50_ms"] > 0
     assert r["bytes_downloaded"] > 0 and r["archive_mb"] > 0
     assert all(k["n"] > 0 for k in r["by_kind"].values())
+
+
+def test_bench_recipe_projects_the_presets_training_time(tmp_path: Path) -> None:
+    """--recipe times each stage as `train --preset` builds it and multiplies by its steps."""
+    from synthmed.presets import preset
+
+    out = tmp_path / "bench.json"
+    args = ["--recipe", "drive512", "--recipe-res", "128", "--steps", "1", "--out", str(out)]
+    assert main(args) == 0
+    r = json.loads(out.read_text())["recipe"]
+    assert [s["stage"] for s in r["stages"]] == ["refiner", "geometry", "texture"]
+    for s in r["stages"]:
+        assert s["recipe_steps"] == preset("drive512", s["stage"])["train"]["steps"]
+        assert s["seconds_per_step"] > 0 and s["peak_rss_mb"] > 0
+        assert s["projected_minutes"] == pytest.approx(
+            s["recipe_steps"] * s["seconds_per_step"] / 60
+        )
+    assert r["projected_minutes"] == pytest.approx(sum(s["projected_minutes"] for s in r["stages"]))
+    assert [s["crop"] for s in r["stages"]] == [64, 0, 64]  # scaled to the small data
+    with pytest.raises(SystemExit, match="unknown preset"):
+        main(["--recipe", "nope", "--out", str(out)])

@@ -11,6 +11,11 @@ Every figure is taken in one run on one machine, so ratios are meaningful:
 * generation: complete (mask, image) pairs per second, PNG writing included;
 * peak resident memory of each case: every case runs in its own process.
 
+``--recipe drive512`` times a preset's whole training recipe instead: each stage (refiner,
+geometry, texture) built as ``synthmed train STAGE --preset drive512`` builds it (batch, crops,
+augmentation, EMA, losses), seconds per step, and the preset's steps times that: the projected
+training time of the recipe on this machine (style-prior fits and checkpoints not included).
+
 ``--repository`` runs only a small load check of the SynthMed repository instead:
 ``synthmed serve`` on a loopback port, ``--clients`` concurrent clients browsing and
 downloading for ``--load-seconds``; requests/s, p50/p99 latency, MB/s and errors (must be 0,
@@ -156,6 +161,91 @@ def generate_case(res: int, n: int) -> dict[str, Any]:
     return {"pairs_per_s": n / seconds, "precision": pipe.precision, "peak_rss_mb": _peak_rss_mb()}
 
 
+RECIPE_STAGES = ("refiner", "geometry", "texture")
+
+
+def recipe_case(name: str, stage: str, res: int, steps: int) -> dict[str, Any]:
+    """Seconds per step of ``stage`` as preset ``name`` trains it on ``res`` px data (phantom
+    images), and the preset's steps times that.
+
+    Below 512 px the coarse side (DCGAN and refiner) is at most res / 4 and crops at most
+    res / 2, so that the recipe's shape can be timed small (tests)."""
+    from synthmed.data.sources import phantom_dataset
+    from synthmed.training.geometry import geometry_stage
+    from synthmed.training.texture import texture_model, texture_stage
+
+    p = preset(name, stage)
+    train = dict(p.get("train", {}))
+    recipe_steps = train.pop("steps", TrainOptions.steps)
+    if train.get("crop"):
+        train["crop"] = min(train["crop"], res // 2)
+    opts = TrainOptions(
+        **train,
+        steps=recipe_steps,
+        batch_size=p["batch_size"],
+        precision=p["precision"],
+        device="cpu",
+        log_every=1,
+        grid_every=10**9,
+        checkpoint_every=10**9,
+    )
+    data = phantom_dataset(4, res, seed=0)
+    stage_options = dict(p.get("stage", {}))
+    model = dict(p["model"])
+    if stage == "geometry":
+        model["resolution"] = min(model.get("resolution", res), res // 4)
+        fade = stage_options.pop("noise_fade_steps", recipe_steps)
+        noise, blur = stage_options.pop("instance_noise", 0.3), stage_options.pop("blur", True)
+        cfg = GeometryConfig(**model)
+        st = geometry_stage(data, cfg, opts, noise, blur, fade, **stage_options)
+    else:
+        refine = stage == "refiner"
+        if refine:
+            model["coarse"] = min(model.get("coarse", 64), res // 4)
+        cfg = TextureConfig(**texture_model(model, data, refine, opts.crop))
+        target = "mask" if refine else "image"
+        st = texture_stage(data, cfg, opts, **stage_options, target=target)
+    gen = torch.Generator().manual_seed(0)
+    st.train_step(gen, 1)  # warm-up
+    t0 = time.perf_counter()
+    for step in range(2, steps + 2):
+        st.train_step(gen, step)
+    per_step = (time.perf_counter() - t0) / steps
+    return {
+        "stage": stage,
+        "resolution": res,
+        "batch_size": opts.batch_size,
+        "crop": opts.crop,
+        "seconds_per_step": per_step,
+        "recipe_steps": recipe_steps,
+        "projected_minutes": recipe_steps * per_step / 60,
+        "precision": str(pick_precision(opts.precision, torch.device("cpu"))).split(".")[-1],
+        "peak_rss_mb": _peak_rss_mb(),
+    }
+
+
+def recipe(name: str, res: int, steps: int) -> dict[str, Any]:
+    """Time every stage of preset ``name``'s recipe at ``res``; print and return the figures."""
+    from synthmed.presets import PRESETS
+
+    if name not in PRESETS:
+        raise SystemExit(f"--recipe {name}: unknown preset; choose one of {', '.join(PRESETS)}")
+    threads = torch.get_num_threads()
+    print(f"recipe {name} at {res} px, {steps} timed steps per stage, {threads} threads")
+    print(f"{'stage':<9}{'batch':>6}{'crop':>6}{'s/step':>8}{'steps':>7}{'minutes':>9}{'MB':>7}")
+    rows = []
+    for stage in RECIPE_STAGES:
+        r = _run_case(f"recipe:{name}:{stage}:{res}", steps)
+        rows.append(r)
+        print(
+            f"{stage:<9}{r['batch_size']:>6}{r['crop']:>6}{r['seconds_per_step']:>8.3f}"
+            f"{r['recipe_steps']:>7}{r['projected_minutes']:>9.1f}{r['peak_rss_mb']:>7.0f}"
+        )
+    total = sum(r["projected_minutes"] for r in rows)
+    print(f"projected training time of the recipe: {total:.1f} min")
+    return {"preset": name, "resolution": res, "stages": rows, "projected_minutes": total}
+
+
 def _run_case(case: str, steps: int) -> dict[str, Any]:
     """Run one case in a fresh process, so that its peak memory is its own."""
     cmd = [sys.executable, "-m", "synthmed.bench", "--case", case, "--steps", str(steps)]
@@ -263,11 +353,15 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument(
         "--load-seconds", type=float, default=10.0, help="load check: how long (seconds)"
     )
+    p.add_argument("--recipe", metavar="PRESET", help="time a preset's recipe (e.g. drive512)")
+    p.add_argument("--recipe-res", type=int, default=512, help="--recipe: data side (px)")
     p.add_argument("--case", help=argparse.SUPPRESS)  # internal: one case in this process
     args = p.parse_args(argv)
     if args.case:
         kind, *rest = args.case.split(":")
-        if kind == "generate":
+        if kind == "recipe":
+            r = recipe_case(rest[0], rest[1], int(rest[2]), args.steps)
+        elif kind == "generate":
             r = generate_case(int(rest[0]), args.steps)
         else:
             measure = train_case if kind == "train" else driver_case
@@ -276,9 +370,13 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     if args.repository:
         return repository_check(args.clients, args.load_seconds, args.out)
-    result = run(args.res, args.steps, args.generate_n)
     from synthmed.files import write_json
 
+    if args.recipe:
+        write_json(args.out, {"recipe": recipe(args.recipe, args.recipe_res, args.steps)})
+        print(f"results in {args.out}")
+        return 0
+    result = run(args.res, args.steps, args.generate_n)
     write_json(args.out, result)
     print(f"results in {args.out}")
     return 0

@@ -300,17 +300,12 @@ def _train(args: argparse.Namespace) -> None:
         cfg = GeometryConfig(**{**model, "channels": channels})
         folder = train_geometry(data, out, cfg, opts, args.resume, **stage_options)
     else:
-        from synthmed.training.texture import train_texture
+        from synthmed.training.texture import texture_model, train_texture
 
         refine = args.stage == "refiner"
-        channels = 1 if refine else data.channels
-        model = {**model, "resolution": data.resolution, "out_channels": channels}
-        if refine:
-            model.setdefault("coarse", 64)
-            if not 8 <= model["coarse"] < data.resolution:
-                raise UserError(f"--coarse {model['coarse']}: must be below {data.resolution}")
-        if opts.crop and not model.get("depth"):  # a U-Net as deep as the crops allow
-            model["depth"] = min(8, opts.crop.bit_length() - 1)
+        model = texture_model(model, data, refine, opts.crop)
+        if refine and not 8 <= model["coarse"] < data.resolution:
+            raise UserError(f"--coarse {model['coarse']}: must be below {data.resolution}")
         cfg = TextureConfig(**model)
         if data.resolution % 2 ** cfg.levels():
             raise UserError(f"{args.data}: resolution {data.resolution} too small for the U-Net")

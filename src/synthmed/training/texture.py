@@ -41,6 +41,19 @@ SHEET = 4  # examples (condition, real, fake) in each grid
 PRIOR_EVERY = 2000  # steps between fits of the style prior (and at the end)
 
 
+def texture_model(model: dict, data: PreparedDataset, refine: bool, crop: int) -> dict:
+    """TextureConfig fields for training on ``data``: ``model`` (preset + flags) completed with
+    the data's resolution and channels, and a U-Net as deep as ``crop`` allows (down to 1 x 1
+    on the crop, at most 8 levels) when it trains on crops and no depth is given."""
+    channels = 1 if refine else data.channels
+    model = {**model, "resolution": data.resolution, "out_channels": channels}
+    if refine:
+        model.setdefault("coarse", 64)
+    if crop and not model.get("depth"):
+        model["depth"] = min(8, crop.bit_length() - 1)
+    return model
+
+
 def condition(masks: torch.Tensor, fov: torch.Tensor) -> torch.Tensor:
     """The generator's input: cat(vessel mask, field of view) as floats in [-1, 1]."""
     return torch.cat([masks, fov], 1).float() * 2 - 1
