@@ -20,7 +20,8 @@ test = PreparedDataset.load("work/drive512/data/holdout")
 recipe = budget_recipe(os.environ.get("BUDGET", "cpu"), train.resolution)
 seeds = range(int(os.environ.get("SEEDS", "2")))
 for k in map(int, sys.argv[1:] or ["5", "10", "15"]):
-    r = evaluate_arm([train.subset(list(range(k)))], test, recipe, seeds, progress=False, name=f"{k}")
+    first_k = train.subset(list(range(k)))
+    r = evaluate_arm([first_k], test, recipe, seeds, progress=False, name=f"{k} real")
     f1 = [round(s["f1"], 4) for s in r["per_seed"]]
     print(json.dumps({"real_images": k, "f1_mean": round(r["mean"]["f1"], 4),
                       "f1_std": round(r["std"]["f1"], 4), "per_seed": f1}), flush=True)  # fmt: skip
