@@ -10,7 +10,7 @@ import torch
 from synthmed.cli import main
 from synthmed.data.sources import load_any
 from synthmed.models.pix2pix import TextureConfig, UNetGenerator, patch_discriminator
-from synthmed.models.refiner import downsample, refiner_condition
+from synthmed.models.refiner import break_coarse, downsample, refiner_condition
 from synthmed.pipeline import SynthMedPipeline
 from synthmed.training.losses import LOSSES, d_loss, g_loss, mode_seeking_loss, r1_penalty
 from synthmed.training.texture import feature_matching, random_crop
@@ -29,6 +29,26 @@ def test_mode_seeking_loss_rewards_samples_that_differ() -> None:
     assert (g.grad[:2] > 0).all() and (g.grad[2:] < 0).all()  # pushes the pairs further apart
     with pytest.raises(ValueError):
         mode_seeking_loss(alike[:1], z[:1])
+
+
+def test_break_coarse_cuts_gaps_and_adds_specks_reproducibly() -> None:
+    soft = torch.rand(3, 1, 16, 16) * 2 - 1
+    gen = lambda: torch.Generator().manual_seed(0)  # noqa: E731
+    assert torch.equal(break_coarse(soft, 0.0, 0.0, gen()), soft)
+    cut = break_coarse(soft, 0.5, 0.0, gen())
+    gone = cut == -1  # a cut block is background (soft 0 -> -1)
+    assert 0.3 < gone.float().mean() < 0.7
+    assert torch.allclose(cut[~gone], soft[~gone])  # nothing else changes
+    blocks = gone.float().unfold(-2, 2, 2).unfold(-2, 2, 2).reshape(3, 1, 8, 8, 4)
+    assert ((blocks.sum(-1) == 0) | (blocks.sum(-1) == 4)).all()  # whole 2 x 2 blocks
+    empty = -torch.ones(3, 1, 16, 16)
+    dotted = break_coarse(empty, 0.0, 0.1, gen())
+    dots = (dotted + 1) / 2
+    assert 0.04 < (dots > 0).float().mean() < 0.2
+    assert dots[dots > 0].min() >= 0.1 - 1e-6 and dots.max() <= 0.5 + 1e-6  # faint only
+    full = torch.ones(3, 1, 16, 16)
+    assert torch.equal(break_coarse(full, 0.0, 0.1, gen()), full)  # specks never dim vessels
+    assert torch.equal(break_coarse(soft, 0.3, 0.1, gen()), break_coarse(soft, 0.3, 0.1, gen()))
 
 
 def test_losses_at_known_logits() -> None:
@@ -108,13 +128,14 @@ def test_coarse_geometry_refiner_texture_end_to_end(tmp_path: Path, capsys) -> N
                  "--minibatch-std", "2", "--mode-seeking", "1"]) == 0  # fmt: skip
     pix = ["--fm-weight", "10", "--loss", "lsgan", "--r1", "0.1"]
     ref_args = ["--crop", "32", "--coarse", "16", "--coarse-noise", "0.2"]
-    ref_args += ["--topology-weight", "1"]
+    ref_args += ["--topology-weight", "1", "--coarse-gaps", "0.2", "--coarse-specks", "0.01"]
     assert main(["train", "refiner", *common, *pix, *ref_args, "--out", str(ref)]) == 0
     assert main(["train", "texture", *common, *pix, "--num-d", "2", "--out", str(tex)]) == 0
     saved = json.loads((ref / "options.json").read_text())
     assert saved["kind"] == "refiner" and saved["model"]["coarse"] == 16
     assert saved["train"]["crop"] == 32 and saved["stage"]["fm_weight"] == 10
     assert saved["stage"]["topology_weight"] == 1
+    assert saved["stage"]["coarse_gaps"] == 0.2 and saved["stage"]["coarse_specks"] == 0.01
     assert "loss_G_topology" in (ref / "stats.jsonl").read_text()
     g2 = json.loads((tmp_path / "g2" / "options.json").read_text())
     assert g2["model"]["minibatch_std"] == 2 and g2["stage"]["mode_seeking"] == 1
@@ -153,6 +174,8 @@ def test_bad_stage_i_resolution_is_a_one_line_error(tmp_path: Path, capsys) -> N
     assert "crop 24" in capsys.readouterr().err
     assert main([*cmd, "--coarse", "8", "--num-d", "3"]) == 2
     assert "num_d 3" in capsys.readouterr().err
+    assert main([*cmd, "--coarse", "8", "--coarse-gaps", "1.5"]) == 2
+    assert "--coarse-gaps" in capsys.readouterr().err
     assert not (tmp_path / "r" / "checkpoint.safetensors").exists()
 
 

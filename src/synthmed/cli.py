@@ -167,6 +167,16 @@ def build_parser() -> argparse.ArgumentParser:
                 type=float,
                 help="weight of a Dice + clDice loss keeping thin vessels unbroken (default 0)",
             )
+            t.add_argument(
+                "--coarse-gaps",
+                type=float,
+                help="probability of a cut-out 2x2 block in the training coarse masks (default 0)",
+            )
+            t.add_argument(
+                "--coarse-specks",
+                type=float,
+                help="probability of a faint speck per training coarse-mask pixel (default 0)",
+            )
 
     p = sub.add_parser("generate", help="sample (mask, image) pairs into a dataset folder")
     p.add_argument("--geometry", help="Stage I run folder")
@@ -274,6 +284,8 @@ def _train(args: argparse.Namespace) -> None:
             if args.stage == "refiner":
                 cli_stage["coarse_noise"] = args.coarse_noise
                 cli_stage["topology_weight"] = args.topology_weight
+                cli_stage["coarse_gaps"] = args.coarse_gaps
+                cli_stage["coarse_specks"] = args.coarse_specks
             else:
                 cli_stage["judge_weight"] = args.judge_weight
                 cli_stage["judge_steps"] = args.judge_steps

@@ -25,3 +25,26 @@ def refiner_condition(coarse: torch.Tensor, fov: torch.Tensor) -> torch.Tensor:
     to the field of view's size, field of view (N, 1, R, R) as [-1, 1])."""
     up = F.interpolate(coarse.float(), size=fov.shape[-2:], mode="bilinear", align_corners=False)
     return torch.cat([up, fov.float() * 2 - 1], 1)
+
+
+def break_coarse(
+    coarse: torch.Tensor, gaps: float, specks: float, gen: torch.Generator
+) -> torch.Tensor:
+    """Give real soft coarse masks (N, 1, r, r) in [-1, 1] the DCGAN's two flaws, for the
+    refiner's training: each 2 x 2 block is cut out with probability ``gaps`` (breaks along
+    the vessels) and each pixel gets a faint speck (soft value 0.1 to 0.5) with probability
+    ``specks`` (isolated dots). Trained on such inputs against the unbroken real mask, the
+    refiner learns to bridge short gaps and to drop specks instead of drawing both as
+    fragments. Random numbers come from ``gen`` (on the CPU), so runs are reproducible."""
+    n, _, r, _ = coarse.shape
+    soft = (coarse.float() + 1) / 2
+    if gaps > 0:
+        half = (r + 1) // 2
+        keep = (torch.rand(n, 1, half, half, generator=gen) >= gaps).float()
+        keep = keep.repeat_interleave(2, -1).repeat_interleave(2, -2)[..., :r, :r]
+        soft = soft * keep.to(soft.device)
+    if specks > 0:
+        where = torch.rand(n, 1, r, r, generator=gen) < specks
+        dots = where * (0.1 + 0.4 * torch.rand(n, 1, r, r, generator=gen))
+        soft = torch.maximum(soft, dots.to(soft.device))
+    return soft * 2 - 1

@@ -29,7 +29,7 @@ from synthmed.models.pix2pix import (
     UNetGenerator,
     patch_discriminator,
 )
-from synthmed.models.refiner import downsample, refiner_condition
+from synthmed.models.refiner import break_coarse, downsample, refiner_condition
 from synthmed.training.augment import augment_alike, diff_augment
 from synthmed.training.geometry import fov_template
 from synthmed.training.judge import VesselJudge
@@ -73,6 +73,8 @@ def train_texture(
     judge_steps: int = 0,
     kl_weight: float = 0.01,
     topology_weight: float = 0.0,
+    coarse_gaps: float = 0.0,
+    coarse_specks: float = 0.0,
 ) -> Path:
     """Train the Stage II pix2pix on the (mask, image) pairs of ``data`` (or, with
     ``target="mask"``, the refiner on (soft coarse mask, mask) pairs).
@@ -95,6 +97,10 @@ def train_texture(
             SoftDiceclDiceLoss) between the refined and the real mask (0 = off). L1 alone
             makes uncertain pixels take their median, background, so thin vessels break
             into fragments; clDice rewards an unbroken centreline.
+        coarse_gaps, coarse_specks: refiner only: probabilities of a cut-out 2 x 2 block
+            and of a faint speck in the real coarse masks it is trained on
+            (models.refiner.break_coarse), so that it learns to mend the DCGAN's broken
+            vessels and stray dots rather than draw them as fragments (0 = off).
     """
     stage = texture_stage(
         data,
@@ -108,11 +114,14 @@ def train_texture(
         judge_steps,
         kl_weight,
         topology_weight,
+        coarse_gaps,
+        coarse_specks,
     )
     extra = {"data": data.meta.get("source", "?"), "resolution": data.resolution}
     extra["stage"] = {"l1_weight": l1_weight, "fm_weight": fm_weight}
     if target == "mask":
         extra["stage"] |= {"coarse_noise": coarse_noise, "topology_weight": topology_weight}
+        extra["stage"] |= {"coarse_gaps": coarse_gaps, "coarse_specks": coarse_specks}
     else:
         extra["stage"] |= {"judge_weight": judge_weight, "judge_steps": judge_steps}
         if config.style_dim:
@@ -132,6 +141,8 @@ def texture_stage(
     judge_steps: int = 0,
     kl_weight: float = 0.01,
     topology_weight: float = 0.0,
+    coarse_gaps: float = 0.0,
+    coarse_specks: float = 0.0,
 ) -> Stage:
     """Networks, optimisers and the training step of Stage II (also what the benchmark times)."""
     if target not in ("image", "mask"):
@@ -139,8 +150,10 @@ def texture_stage(
     refine = target == "mask"
     if refine and (judge_weight or config.style_dim):
         raise ValueError("judge_weight and style_dim are for Stage II (target='image') only")
-    if topology_weight and not refine:
-        raise ValueError("topology_weight is for the refiner (target='mask') only")
+    if (topology_weight or coarse_gaps or coarse_specks) and not refine:
+        raise ValueError("topology_weight, coarse_gaps and coarse_specks are for the refiner only")
+    if not (0 <= coarse_gaps < 1 and 0 <= coarse_specks < 1):
+        raise UserError("--coarse-gaps and --coarse-specks are probabilities in [0, 1)")
     if config.out_channels != (1 if refine else data.channels):
         raise ValueError("config.out_channels must be 1 for masks, else the data's channels")
     if refine and not 8 <= config.coarse < data.resolution:
@@ -183,11 +196,16 @@ def texture_stage(
     else:
         images = torch.from_numpy(data.images).permute(0, 3, 1, 2).contiguous().to(device)
 
-    def batch(idx: torch.Tensor, noise: torch.Tensor | None = None) -> torch.Tensor:
-        """cat(condition, target) of the samples ``idx`` as floats in [-1, 1]."""
+    def batch(
+        idx: torch.Tensor, noise: torch.Tensor | None = None, gen: torch.Generator | None = None
+    ) -> torch.Tensor:
+        """cat(condition, target) of the samples ``idx`` as floats in [-1, 1]; with ``gen``,
+        the refiner's coarse masks broken by break_coarse."""
         if not refine:
             return torch.cat([condition(masks[idx], fov[idx]), images[idx] / 127.5 - 1], 1)
         soft = coarse[idx] if noise is None else coarse[idx] + noise
+        if gen is not None and (coarse_gaps or coarse_specks):
+            soft = break_coarse(soft, coarse_gaps, coarse_specks, gen)
         return torch.cat([refiner_condition(soft, fov[idx]), masks[idx].float() * 2 - 1], 1)
 
     def judge(x: torch.Tensor) -> list[list[torch.Tensor]]:
@@ -204,7 +222,7 @@ def texture_stage(
         noise = None
         if refine and coarse_noise > 0:
             noise = coarse_noise * torch.randn(coarse[idx].shape, generator=gen).to(device)
-        pair = batch(idx, noise)
+        pair = batch(idx, noise, gen)
         if side < data.resolution:
             pair = random_crop(pair, side, gen)
         if opts.flip:
