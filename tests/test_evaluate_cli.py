@@ -81,11 +81,20 @@ def test_evaluate_all_writes_the_report(work: Path) -> None:
         f"texture={work / 'texture'}",
         "--compare",
         f"plain={work / 'dual'}",
+        "--real-subsets",
+        "4",
     ]
     assert main(args) == 0
     metrics = json.loads((out / "metrics.json").read_text())
     arms = metrics["utility"]["arms"]
-    assert set(arms) == {"real", "dual GAN", "real+dual GAN", "single GAN", "real+single GAN"}
+    assert set(arms) == {
+        "real",
+        "real (4 of 8)",
+        "dual GAN",
+        "real+dual GAN",
+        "single GAN",
+        "real+single GAN",
+    }
     for arm in arms.values():
         assert 0 <= arm["mean"]["f1"] <= 1 and arm["std"]["f1"] >= 0
     fid = metrics["fidelity"]
@@ -105,6 +114,7 @@ def test_evaluate_all_writes_the_report(work: Path) -> None:
         "Feature extractor",
         "KL(P_real",
         "Diversity and memorisation",
+        "learning curve",
     ):
         assert section in page, section
     assert page.count("data:image/png;base64,") == 4  # figures embedded: opens offline

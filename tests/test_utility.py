@@ -157,6 +157,23 @@ def test_evaluate_utility_all_arms_and_determinism() -> None:
     assert {k: again["per_seed"][0][k] for k in SCORES} == {k: first[k] for k in SCORES}
 
 
+def test_real_subsets_add_the_real_learning_curve() -> None:
+    real, synthetic, test = (phantom_dataset(4, 32, seed=s) for s in (0, 1, 2))
+    recipe = dataclasses.replace(budget_recipe("smoke", 32), steps=5)
+    result = evaluate_utility(
+        real, synthetic, test, recipe, seeds=(0,), device="cpu", arms=["real"], real_subsets=(2, 1)
+    )
+    assert list(result["arms"]) == ["real", "real (1 of 4)", "real (2 of 4)"]
+    assert result["arms"]["real (2 of 4)"]["train_sizes"] == [2]
+    assert set(result["f1_relative_to_real"]) == set(result["arms"])
+    # The subset arm trains on the first K images: the same as passing them by hand.
+    by_hand = evaluate_arm([real.subset([0, 1])], test, recipe, seeds=(0,), device="cpu")
+    assert by_hand["mean"]["f1"] == result["arms"]["real (2 of 4)"]["mean"]["f1"]
+    for bad in (0, 4):
+        with pytest.raises(UserError, match="1 <= K < 4"):
+            evaluate_utility(real, synthetic, test, recipe, seeds=(0,), real_subsets=(bad,))
+
+
 def _write_drive(root: Path, count: int = 2) -> None:
     """A tiny DRIVE-layout training folder: tif photos, gif vessel masks and gif FOVs."""
     for sub in ("images", "1st_manual", "mask"):

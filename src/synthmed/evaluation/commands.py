@@ -32,6 +32,15 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
         q.add_argument("--real-test", required=True, help="held-out real pairs (any layout)")
         q.add_argument("--budget", default="cpu", help="smoke | cpu | full | number of steps")
         q.add_argument("--seeds", type=int, default=3, help="seeds per arm (default 3)")
+        q.add_argument(
+            "--real-subsets",
+            nargs="+",
+            type=int,
+            default=[],
+            metavar="K",
+            help="also train on the first K real images, for each K: the real arm's learning "
+            "curve (is the segmenter short of data at this budget?)",
+        )
 
     def fidelity_args(q: argparse.ArgumentParser) -> None:
         q.add_argument("--inception-weights", help="local InceptionV3 weights for FID/KID")
@@ -106,10 +115,11 @@ def run(args: argparse.Namespace) -> None:
             tuple(range(args.seeds)),
             args.device,
             arms=args.arms,
+            real_subsets=tuple(args.real_subsets),
         )
         for arm, r in result["arms"].items():
             m, s = r["mean"], r["std"]
-            print(f"{arm:>16}: F1 {m['f1']:.4f} ± {s['f1']:.4f}   AUC {m['auc']:.4f}")
+            print(f"{arm:>20}: F1 {m['f1']:.4f} ± {s['f1']:.4f}   AUC {m['auc']:.4f}")
     elif args.evaluation == "fidelity":
         from synthmed.evaluation.suite import evaluate_fidelity, pick_extractor
 
@@ -176,6 +186,7 @@ def _run_all(args: argparse.Namespace, res: int, synthetic: Any, command: str) -
         extractor,
         args.device,
         fidelity_only=compare,
+        real_subsets=tuple(args.real_subsets),
     )
     sets |= compare
     metrics["context"] = {"command": command, "machine": machine(), "resolution": res}

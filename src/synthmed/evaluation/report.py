@@ -54,12 +54,22 @@ def utility_section(u: dict[str, Any]) -> str:
         for arm, r in u["arms"].items()
     ]
     recipe = ", ".join(f"{k}={v}" for k, v in u["recipe"].items())
+    curve = ""
+    if any(arm.startswith("real (") for arm in u["arms"]):
+        curve = (
+            '<p class=note>Arms "real (K of N)" train on the first K real images: the real '
+            "arm's learning curve. Where K images score about as well as all N, the segmenter "
+            "is not short of data at this budget, and no added data, real or synthetic, can "
+            "raise its score: compare real + synthetic with real only at a budget where the "
+            "curve still rises.</p>"
+        )
     return (
         "<h2>Utility: train on synthetic, test on real</h2>"
         f"<p class=note>Same segmentation recipe and step budget for every arm ({recipe}); "
         f"seeds {u['seeds']}; scores on the held-out real images at native size, pixels inside "
         "the field-of-view mask only, threshold 0.5; F1 = Dice of the vessel class.</p>"
         + table(["arm"] + list(UTILITY_SCORES) + ["F1 / real F1"], rows)
+        + curve
     )
 
 

@@ -109,18 +109,23 @@ def evaluate_all(
     extractor: FeatureExtractor,
     device: str = "auto",
     fidelity_only: dict[str, PreparedDataset] | None = None,
+    real_subsets: tuple[int, ...] = (),
 ) -> dict[str, Any]:
     """Utility (real, each synthetic set, real + each) and fidelity, in one metrics dict.
 
     Sets in ``fidelity_only`` are compared on fidelity alone (no segmenters: cheap), e.g.
-    older pipelines shown side by side with the current one.
+    older pipelines shown side by side with the current one. ``real_subsets``: the real
+    arm's learning curve (evaluate_utility).
     """
     utility: dict[str, Any] = {}
     first = True
     for name, data in synthetic.items():
         # The real-only arm is the same for every synthetic set: train it once.
         arms = ("real", "synthetic", "real+synthetic") if first else ("synthetic", "real+synthetic")
-        result = evaluate_utility(real_train, data, real_test, recipe, seeds, device, arms=arms)
+        subsets = real_subsets if first else ()
+        result = evaluate_utility(
+            real_train, data, real_test, recipe, seeds, device, arms=arms, real_subsets=subsets
+        )
         for arm, value in result["arms"].items():
             label = "real" if arm == "real" else arm.replace("synthetic", name)
             utility[label] = value

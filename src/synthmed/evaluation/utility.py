@@ -245,6 +245,7 @@ def evaluate_utility(
     arms: Sequence[str] = ARMS,
     at_native: bool = True,
     progress: bool = True,
+    real_subsets: Sequence[int] = (),
 ) -> dict[str, Any]:
     """Train one segmenter per arm and seed with the same recipe, test all on ``real_test``.
 
@@ -252,12 +253,24 @@ def evaluate_utility(
     set drawn equally often). Same seed, same initialisation in every arm. The result holds
     the recipe, the seeds, each arm's mean / std / per-seed scores, and each arm's mean F1
     relative to the real arm's (when it ran).
+
+    ``real_subsets``: for each K, one more arm "real (K of N)" trained on the first K real
+    training images: the real arm's learning curve. If K < N images score as well as N, the
+    segmenter is not short of data at this budget, and no added data, real or synthetic, can
+    raise it: real + synthetic can only beat real at a budget where the curve still rises.
     """
     unknown = [a for a in arms if a not in ARMS]
     if unknown or not arms:
         raise UserError(f"arms {', '.join(unknown) or '(none)'}: use some of {', '.join(ARMS)}")
     if not seeds:
         raise UserError("seeds: need at least one")
+    n_real = len(real_train)
+    bad = [k for k in real_subsets if not 1 <= k < n_real]
+    if bad:
+        raise UserError(
+            f"real subsets {', '.join(map(str, bad))}: need 1 <= K < {n_real} "
+            "(the real training images)"
+        )
     res = real_train.resolution
     if synthetic.resolution != res:
         raise UserError(
@@ -269,6 +282,9 @@ def evaluate_utility(
     device = pick_device(str(device))
     both = [real_train, synthetic]
     sources = {"real": [real_train], "synthetic": [synthetic], "real+synthetic": both}
+    for k in sorted(set(real_subsets)):
+        sources[f"real ({k} of {n_real})"] = [real_train.subset(list(range(k)))]
+    arms = [*arms, *(a for a in sources if a.startswith("real ("))]
     results = {
         arm: evaluate_arm(sources[arm], real_test, recipe, seeds, device, at_native, progress, arm)
         for arm in arms
