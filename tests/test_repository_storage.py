@@ -82,3 +82,16 @@ def test_open_storage_and_database_url(tmp_path: Path) -> None:
     assert database_url(tmp_path / "c.sqlite").startswith("sqlite:////")
     url = "postgresql+psycopg://u@h/db"
     assert database_url(url) == url
+
+
+def test_search_words_are_literal_not_sql_wildcards(tmp_path: Path) -> None:
+    repo = Repository(Catalogue(tmp_path / "c.sqlite"), LocalStorage(tmp_path / "f"), Limits())
+    for title in ("Fundus 100% synthetic", "Fundus_v2 masks", "Cells"):
+        folder = make_dataset(tmp_path / title.replace(" ", ""), n=1, size=32)
+        repo.publish(
+            pack_folder(folder, {"title": title, "license": "MIT"}, tmp_path / "up.zip"), "alice"
+        )
+    titles = lambda text: sorted(d.title for d in repo.catalogue.search(text)[1])  # noqa: E731
+    assert titles("%") == ["Fundus 100% synthetic"]  # not every dataset
+    assert titles("_") == ["Fundus_v2 masks"]
+    assert titles("fundus") == ["Fundus 100% synthetic", "Fundus_v2 masks"]

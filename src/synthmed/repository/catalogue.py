@@ -253,10 +253,13 @@ class Catalogue:
         """Published datasets matching ``text`` (title, name, description, domain, modality,
         source) and exact ``filters``; newest first. Returns (total, one page)."""
         cond = [datasets.c.status == "published"]
+        cols = ("title", "name", "description", "domain", "modality", "source")
         for word in text.split():
-            like = f"%{word.lower()}%"
-            cols = ("title", "name", "description", "domain", "modality", "source")
-            cond.append(sa.or_(*(sa.func.lower(datasets.c[k]).like(like) for k in cols)))
+            # autoescape: "%" and "_" in a search word are literal characters, not wildcards
+            hits = [
+                sa.func.lower(datasets.c[k]).contains(word.lower(), autoescape=True) for k in cols
+            ]
+            cond.append(sa.or_(*hits))
         for key, value in (filters or {}).items():
             if key in FILTERS and value not in (None, ""):
                 cond.append(datasets.c[key] == value)
