@@ -196,14 +196,14 @@ def texture_stage(
     else:
         images = torch.from_numpy(data.images).permute(0, 3, 1, 2).contiguous().to(device)
 
-    def batch(
-        idx: torch.Tensor, noise: torch.Tensor | None = None, gen: torch.Generator | None = None
-    ) -> torch.Tensor:
-        """cat(condition, target) of the samples ``idx`` as floats in [-1, 1]; with ``gen``,
-        the refiner's coarse masks broken by break_coarse."""
+    def batch(idx: torch.Tensor, gen: torch.Generator | None = None) -> torch.Tensor:
+        """cat(condition, target) of the samples ``idx`` as floats in [-1, 1]; with ``gen``
+        (training), the refiner's coarse masks get their noise and breaks."""
         if not refine:
             return torch.cat([condition(masks[idx], fov[idx]), images[idx] / 127.5 - 1], 1)
-        soft = coarse[idx] if noise is None else coarse[idx] + noise
+        soft = coarse[idx]
+        if gen is not None and coarse_noise > 0:
+            soft = soft + coarse_noise * torch.randn(soft.shape, generator=gen).to(device)
         if gen is not None and (coarse_gaps or coarse_specks):
             soft = break_coarse(soft, coarse_gaps, coarse_specks, gen)
         return torch.cat([refiner_condition(soft, fov[idx]), masks[idx].float() * 2 - 1], 1)
@@ -219,10 +219,7 @@ def texture_stage(
             with torch.random.fork_rng(devices=[]):
                 vessel_judge.fit(data, opts.seed, device)
         idx = torch.randint(len(masks), (opts.batch_size,), generator=gen).to(device)
-        noise = None
-        if refine and coarse_noise > 0:
-            noise = coarse_noise * torch.randn(coarse[idx].shape, generator=gen).to(device)
-        pair = batch(idx, noise, gen)
+        pair = batch(idx, gen)
         if side < data.resolution:
             pair = random_crop(pair, side, gen)
         if opts.flip:
