@@ -11,7 +11,7 @@ from synthmed.presets import preset
 
 
 @pytest.mark.parametrize("res", [32, 64, 128, 256])
-@pytest.mark.parametrize("upsample", ["transpose", "resize"])
+@pytest.mark.parametrize("upsample", ["transpose", "resize", "bilinear"])
 def test_dcgan_shapes(res: int, upsample: str) -> None:
     cfg = GeometryConfig(resolution=res, z_dim=16, ngf=4, ndf=4, upsample=upsample)
     g, d = MaskGenerator(cfg), MaskDiscriminator(cfg)
@@ -48,7 +48,7 @@ def test_minibatch_std_sees_alike_batches() -> None:
 
 
 @pytest.mark.parametrize("res", [32, 64, 128, 256])
-@pytest.mark.parametrize("upsample", ["transpose", "resize"])
+@pytest.mark.parametrize("upsample", ["transpose", "resize", "bilinear"])
 def test_pix2pix_shapes(res: int, upsample: str) -> None:
     cfg = TextureConfig(resolution=res, ngf=4, ndf=4, max_channels=16, upsample=upsample)
     g, d = UNetGenerator(cfg), patch_discriminator(cfg)

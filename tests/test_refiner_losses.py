@@ -6,6 +6,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from PIL import Image
 
 from synthmed.cli import main
 from synthmed.data.sources import load_any
@@ -13,7 +14,7 @@ from synthmed.models.pix2pix import TextureConfig, UNetGenerator, patch_discrimi
 from synthmed.models.refiner import break_coarse, downsample, refiner_condition
 from synthmed.pipeline import SynthMedPipeline
 from synthmed.training.losses import LOSSES, d_loss, g_loss, mode_seeking_loss, r1_penalty
-from synthmed.training.texture import feature_matching, random_crop
+from synthmed.training.texture import dcgan_condition, feature_matching, random_crop
 
 
 def test_mode_seeking_loss_rewards_samples_that_differ() -> None:
@@ -113,6 +114,23 @@ def test_refiner_condition_and_soft_masks() -> None:
     assert "fov" not in UNetGenerator(TextureConfig(resolution=16, ngf=4)).state_dict()
 
 
+def test_dcgan_condition_is_seeded_and_blank_outside_the_fov() -> None:
+    """The refiner's adaptation input: the DCGAN's coarse masks as the pipeline makes them."""
+    from synthmed.models.dcgan import GeometryConfig, MaskGenerator
+
+    dcgan = MaskGenerator(GeometryConfig(resolution=8, ngf=4, z_dim=4))
+    dcgan.fov[..., :, :2] = 0  # a field of view without the two left columns
+    fov = torch.ones(1, 1, 32, 32)
+    fov[..., :, :8] = 0
+    cond = dcgan_condition(dcgan, fov, 3, 16, torch.Generator().manual_seed(0))
+    again = dcgan_condition(dcgan, fov, 3, 16, torch.Generator().manual_seed(0))
+    assert cond.shape == (3, 2, 16, 16) and torch.equal(cond, again)
+    whole = dcgan_condition(dcgan, fov, 3, 32, torch.Generator().manual_seed(0))
+    assert whole.shape == (3, 2, 32, 32)
+    assert whole[:, 0, :, :6].eq(-1).all()  # no vessels where the DCGAN has no field of view
+    assert whole[:, 1, :, :8].eq(-1).all() and whole[:, 1, :, 8:].eq(1).all()
+
+
 @pytest.mark.slow
 def test_coarse_geometry_refiner_texture_end_to_end(tmp_path: Path, capsys) -> None:
     """The drive512 shape at 64 px: DCGAN at 16 px, refiner to 64 px on 32 px crops, then
@@ -137,6 +155,27 @@ def test_coarse_geometry_refiner_texture_end_to_end(tmp_path: Path, capsys) -> N
     assert saved["stage"]["topology_weight"] == 1
     assert saved["stage"]["coarse_gaps"] == 0.2 and saved["stage"]["coarse_specks"] == 0.01
     assert "loss_G_topology" in (ref / "stats.jsonl").read_text()
+    # The refiner adapted to this DCGAN's coarse masks (unpaired), resumable, and its checks.
+    adapt = ["--adapt-geometry", str(geo), "--adapt-weight", "1", "--crop", "32", "--coarse"]
+    ref2 = tmp_path / "ref2"
+    assert main(["train", "refiner", *common, *adapt, "16", "--out", str(ref2)]) == 0
+    saved2 = json.loads((ref2 / "options.json").read_text())
+    assert saved2["stage"]["adapt_weight"] == 1 and saved2["stage"]["adapt_geometry"] == str(geo)
+    assert "loss_G_adapt" in (ref2 / "stats.jsonl").read_text()
+    sheets = [np.asarray(Image.open(r / "grids" / "fakes000002.png")) for r in (ref, ref2)]
+    assert sheets[1].shape[0] > sheets[0].shape[0]  # + the refiner on the DCGAN's masks
+    resume = ["train", "refiner", "--data", str(data), "--out", str(ref2), "--resume"]
+    assert main([*resume, "--steps", "3", "--device", "cpu"]) == 0
+    assert json.loads((ref2 / "stats.jsonl").read_text().splitlines()[-1])["step"] == 3
+    bad = ["train", "refiner", *common, "--out", str(tmp_path / "bad")]
+    assert main([*bad, *adapt, "8"]) == 2
+    assert "a geometry run of 16 px masks" in capsys.readouterr().err
+    assert main([*bad, "--adapt-weight", "1", "--coarse", "16"]) == 2
+    assert "--adapt-geometry" in capsys.readouterr().err
+    missing = ["--adapt-geometry", str(tmp_path / "nope"), "--adapt-weight", "1"]
+    assert main([*bad, *missing, "--coarse", "16"]) == 2
+    assert "nope: folder not found" in capsys.readouterr().err
+    assert not (tmp_path / "bad").exists()  # nothing half-written
     g2 = json.loads((tmp_path / "g2" / "options.json").read_text())
     assert g2["model"]["minibatch_std"] == 2 and g2["stage"]["mode_seeking"] == 1
     assert "loss_MS" in (tmp_path / "g2" / "stats.jsonl").read_text()

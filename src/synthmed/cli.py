@@ -63,7 +63,9 @@ def _add_train_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--resume", action="store_true", help="continue the run in --out")
     p.add_argument("--ngf", type=int, help="generator width")
     p.add_argument("--ndf", type=int, help="discriminator width")
-    p.add_argument("--upsample", choices=["transpose", "resize"], help="generator upsampling")
+    p.add_argument(
+        "--upsample", choices=["transpose", "resize", "bilinear"], help="generator upsampling"
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -177,6 +179,16 @@ def build_parser() -> argparse.ArgumentParser:
                 type=float,
                 help="probability of a faint speck per training coarse-mask pixel (default 0)",
             )
+            t.add_argument(
+                "--adapt-geometry",
+                help="a trained geometry run whose coarse masks the refiner also learns to "
+                "refine, judged unpaired against the real masks (with --adapt-weight)",
+            )
+            t.add_argument(
+                "--adapt-weight",
+                type=float,
+                help="weight of that unpaired adversarial loss (default 0 = off)",
+            )
 
     p = sub.add_parser("generate", help="sample (mask, image) pairs into a dataset folder")
     p.add_argument("--geometry", help="Stage I run folder")
@@ -286,6 +298,8 @@ def _train(args: argparse.Namespace) -> None:
                 cli_stage["topology_weight"] = args.topology_weight
                 cli_stage["coarse_gaps"] = args.coarse_gaps
                 cli_stage["coarse_specks"] = args.coarse_specks
+                cli_stage["adapt_geometry"] = args.adapt_geometry
+                cli_stage["adapt_weight"] = args.adapt_weight
             else:
                 cli_stage["judge_weight"] = args.judge_weight
                 cli_stage["judge_steps"] = args.judge_steps

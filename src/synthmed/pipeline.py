@@ -22,7 +22,7 @@ from synthmed.errors import UserError
 from synthmed.files import read_json, sha256_file, write_json
 from synthmed.models.dcgan import GeometryConfig, MaskGenerator
 from synthmed.models.pix2pix import TextureConfig, UNetGenerator
-from synthmed.models.refiner import refiner_condition
+from synthmed.models.refiner import coarse_masks, refiner_condition
 from synthmed.training.texture import condition
 
 # Stage I's batch norm uses batch statistics, so a mask depends on the other masks of its
@@ -226,7 +226,7 @@ class SynthMedPipeline:
         if self.refiner is None:
             m = g.binary_masks(z)
             return m, (g.fov > 0.5).expand_as(m)
-        coarse = torch.where(g.fov > 0.5, g(z)[:, -1:].float(), -1.0)  # nothing outside the FOV
+        coarse = coarse_masks(g, z)
         side = self.refiner.cfg.resolution
         fov = (self.refiner.fov > 0.5).expand(len(z), 1, side, side)
         return (self.refiner(refiner_condition(coarse, fov)) > 0) & fov, fov

@@ -36,7 +36,7 @@ class TextureConfig:
     max_channels: int = 256  # generator channel cap (pix2pix: 8 * 64)
     depth: int = 0  # U-Net levels; 0 = down to 1x1 but at most 8 (pix2pix's U-Net-256)
     dropout: float = 0.5  # decoder dropout in the three innermost levels
-    upsample: str = "resize"  # "resize" (no checkerboard) or "transpose" (paper)
+    upsample: str = "resize"  # "resize" (no checkerboard), "bilinear" or "transpose" (paper)
     d_layers: int = 3  # PatchGAN strided layers; 3 gives the 70x70 receptive field
     num_d: int = 1  # PatchGANs at 1, 1/2, 1/4 ... of the resolution (pix2pixHD uses 2-3)
     coarse: int = 0  # refiner only: side of the soft Stage I masks it brings to full size
@@ -192,11 +192,17 @@ def patch_discriminator(cfg: TextureConfig) -> nn.Module:
     return MultiScaleDiscriminator(cfg) if cfg.num_d > 1 else _patchgan(cfg)
 
 
-def _patchgan(cfg: TextureConfig) -> PatchDiscriminator:
+def mask_discriminator(cfg: TextureConfig) -> nn.Module:
+    """An unconditional 70x70 PatchGAN over the generated output alone (the refiner's
+    adaptation to the DCGAN's coarse masks, which have no paired target to condition on)."""
+    return _patchgan(cfg, cfg.out_channels)
+
+
+def _patchgan(cfg: TextureConfig, in_channels: int | None = None) -> PatchDiscriminator:
     d = PatchDiscriminator(
         spatial_dims=2,
         channels=cfg.ndf,
-        in_channels=cfg.in_channels + cfg.out_channels,
+        in_channels=in_channels or cfg.in_channels + cfg.out_channels,
         out_channels=1,
         num_layers_d=cfg.d_layers,
         norm="INSTANCE",  # batch-size independent; SyncBatchNorm is GPU-only

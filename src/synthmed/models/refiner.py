@@ -20,6 +20,12 @@ def downsample(x: torch.Tensor, side: int) -> torch.Tensor:
     return x if x.shape[-1] == side else F.interpolate(x.float(), size=(side, side), mode="area")
 
 
+def coarse_masks(dcgan: torch.nn.Module, z: torch.Tensor) -> torch.Tensor:
+    """A coarse geometry DCGAN's soft masks (N, 1, r, r) in [-1, 1] for latents ``z``, with
+    nothing outside its field-of-view template: what the refiner gets."""
+    return torch.where(dcgan.fov > 0.5, dcgan(z)[:, -1:].float(), -1.0)
+
+
 def refiner_condition(coarse: torch.Tensor, fov: torch.Tensor) -> torch.Tensor:
     """The refiner's input: cat(soft coarse mask (N, 1, r, r) in [-1, 1] bilinearly upsampled
     to the field of view's size, field of view (N, 1, R, R) as [-1, 1])."""

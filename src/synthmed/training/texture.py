@@ -27,9 +27,10 @@ from synthmed.models.pix2pix import (
     StyleEncoder,
     TextureConfig,
     UNetGenerator,
+    mask_discriminator,
     patch_discriminator,
 )
-from synthmed.models.refiner import break_coarse, downsample, refiner_condition
+from synthmed.models.refiner import break_coarse, coarse_masks, downsample, refiner_condition
 from synthmed.training.augment import augment_alike, diff_augment
 from synthmed.training.geometry import fov_template
 from synthmed.training.judge import VesselJudge
@@ -75,6 +76,8 @@ def train_texture(
     topology_weight: float = 0.0,
     coarse_gaps: float = 0.0,
     coarse_specks: float = 0.0,
+    adapt_geometry: str | None = None,
+    adapt_weight: float = 0.0,
 ) -> Path:
     """Train the Stage II pix2pix on the (mask, image) pairs of ``data`` (or, with
     ``target="mask"``, the refiner on (soft coarse mask, mask) pairs).
@@ -101,6 +104,12 @@ def train_texture(
             and of a faint speck in the real coarse masks it is trained on
             (models.refiner.break_coarse), so that it learns to mend the DCGAN's broken
             vessels and stray dots rather than draw them as fragments (0 = off).
+        adapt_geometry, adapt_weight: refiner only: a trained geometry run whose coarse
+            masks the refiner also refines while training, judged by an unconditional
+            PatchGAN against the real masks with this weight (0 = off). The paired losses
+            only teach it the real coarse masks; this teaches it to make masks that look
+            real from the DCGAN's own, lattice and breaks included (unpaired, as in
+            CycleGAN-style domain adaptation).
     """
     stage = texture_stage(
         data,
@@ -116,12 +125,16 @@ def train_texture(
         topology_weight,
         coarse_gaps,
         coarse_specks,
+        adapt_geometry,
+        adapt_weight,
     )
     extra = {"data": data.meta.get("source", "?"), "resolution": data.resolution}
     extra["stage"] = {"l1_weight": l1_weight, "fm_weight": fm_weight}
     if target == "mask":
         extra["stage"] |= {"coarse_noise": coarse_noise, "topology_weight": topology_weight}
         extra["stage"] |= {"coarse_gaps": coarse_gaps, "coarse_specks": coarse_specks}
+        if adapt_weight:
+            extra["stage"] |= {"adapt_geometry": adapt_geometry, "adapt_weight": adapt_weight}
     else:
         extra["stage"] |= {"judge_weight": judge_weight, "judge_steps": judge_steps}
         if config.style_dim:
@@ -143,6 +156,8 @@ def texture_stage(
     topology_weight: float = 0.0,
     coarse_gaps: float = 0.0,
     coarse_specks: float = 0.0,
+    adapt_geometry: str | None = None,
+    adapt_weight: float = 0.0,
 ) -> Stage:
     """Networks, optimisers and the training step of Stage II (also what the benchmark times)."""
     if target not in ("image", "mask"):
@@ -150,8 +165,12 @@ def texture_stage(
     refine = target == "mask"
     if refine and (judge_weight or config.style_dim):
         raise ValueError("judge_weight and style_dim are for Stage II (target='image') only")
-    if (topology_weight or coarse_gaps or coarse_specks) and not refine:
-        raise ValueError("topology_weight, coarse_gaps and coarse_specks are for the refiner only")
+    if (topology_weight or coarse_gaps or coarse_specks or adapt_weight) and not refine:
+        raise ValueError(
+            "topology_weight, coarse_gaps, coarse_specks and adapt_weight are for the refiner only"
+        )
+    if adapt_weight < 0 or (adapt_weight > 0) != bool(adapt_geometry):
+        raise UserError("--adapt-weight (positive) and --adapt-geometry go together")
     if not (0 <= coarse_gaps < 1 and 0 <= coarse_specks < 1):
         raise UserError("--coarse-gaps and --coarse-specks are probabilities in [0, 1)")
     if config.out_channels != (1 if refine else data.channels):
@@ -178,7 +197,11 @@ def texture_stage(
         G.fov.copy_(fov_template(data))
     E = StyleEncoder(config).to(device) if config.style_dim else None
     opt_g = adam(G if E is None else nn.ModuleList([G, E]), opts)  # E learns with G
-    opt_d = adam(D, opts)
+    dcgan, D_mask = None, None
+    if adapt_weight > 0:
+        dcgan = frozen_geometry(adapt_geometry, config.coarse, device)
+        D_mask = mask_discriminator(config).to(device)
+    opt_d = adam(D if D_mask is None else nn.ModuleList([D, D_mask]), opts)
     G_ema = weight_average(G, opts.ema)
     vessel_judge = VesselJudge(data, judge_steps).to(device) if judge_weight > 0 else None
     # Skeletons of vessels up to ~10 px wide at 512 px need 5 soft-erosion steps.
@@ -242,6 +265,15 @@ def texture_stage(
         logits_fake = [f[-1].float() for f in judge(fake_pair)]
         pairs = zip(logits_real, logits_fake, strict=True)
         loss_d = 0.5 * sum(d_loss(r, f, loss) for r, f in pairs)
+        drawn = None
+        if dcgan is not None:  # the DCGAN's coarse masks, refined; no target to pair with
+            drawn_cond = dcgan_condition(dcgan, G.fov, len(cond), side, gen)
+            with autocast(device, dtype):
+                drawn = G(drawn_cond).float()
+                logits_mask = D_mask(aug(torch.cat([real, drawn.detach()])))[-1].float()
+            mask_real, mask_fake = logits_mask.chunk(2)
+            loss_d_mask = 0.5 * d_loss(mask_real, mask_fake, loss)
+            loss_d = loss_d + loss_d_mask
         loss_d.backward()
         if opts.r1 > 0 and step % R1_EVERY == 0:
             seen = real_pair.detach().requires_grad_(True)
@@ -260,6 +292,11 @@ def texture_stage(
         losses = {"loss_D": loss_d.item(), "loss_G_gan": loss_gan.item()}
         losses["loss_G_L1"] = loss_l1.item()
         total = loss_gan + l1_weight * loss_l1
+        if drawn is not None:
+            with autocast(device, dtype):
+                loss_adapt = g_loss(D_mask(aug(drawn))[-1].float(), loss)
+            total = total + adapt_weight * loss_adapt
+            losses |= {"loss_D_mask": loss_d_mask.item(), "loss_G_adapt": loss_adapt.item()}
         if loss_kl is not None:
             total = total + kl_weight * loss_kl
             losses["loss_KL"] = loss_kl.item()
@@ -293,13 +330,25 @@ def texture_stage(
         )
         return grid(rows, ncol=2)
 
+    # Adapting, the sheet also shows the refiner on fixed DCGAN coarse masks (condition,
+    # blank, refined): what Stage I will draw.
+    fixed_drawn = None
+    if dcgan is not None:
+        seeded = torch.Generator().manual_seed(opts.seed)
+        fixed_drawn = dcgan_condition(dcgan, G.fov, SHEET, data.resolution, seeded)
+
     @torch.no_grad()
     def fakes_sheet() -> np.ndarray:
         sampler.eval()
         with autocast(device, dtype):
             fake = sampler(fixed_cond).float()
+            drawn = None if fixed_drawn is None else sampler(fixed_drawn).float()
         sampler.train()
-        return sheet(fake)
+        if drawn is None:
+            return sheet(fake)
+        coarse = to_uint8(fixed_drawn[:, :1])
+        rows = np.concatenate([coarse, np.zeros_like(coarse), to_uint8(drawn)], axis=2)
+        return np.concatenate([sheet(fake), grid(rows, ncol=2)])
 
     @torch.no_grad()
     def fit_style_prior(step: int) -> None:
@@ -329,7 +378,8 @@ def texture_stage(
         modules={"G": G, "D": D}
         | ({} if G_ema is None else {"G_ema": G_ema})
         | ({} if vessel_judge is None else {"judge": vessel_judge})
-        | ({} if E is None else {"E": E}),
+        | ({} if E is None else {"E": E})
+        | ({} if D_mask is None else {"D_mask": D_mask}),
         optimizers={"G": opt_g, "D": opt_d},
         train_step=train_step,
         fakes_sheet=fakes_sheet,
@@ -338,6 +388,32 @@ def texture_stage(
         before_export=fit_style_prior if E is not None else None,
     )
     return stage
+
+
+def frozen_geometry(folder: str | Path, coarse: int, device: torch.device) -> nn.Module:
+    """The trained DCGAN of a geometry run, for the refiner's adaptation: frozen, on
+    ``device``; its resolution must be the refiner's coarse side."""
+    from synthmed.pipeline import load_generator  # the pipeline imports this module
+
+    net, _ = load_generator(folder, "geometry")
+    if net.cfg.resolution != coarse or net.cfg.channels != 1:
+        raise UserError(
+            f"{folder}: a geometry run of {net.cfg.resolution} px masks; the refiner "
+            f"sharpens {coarse} px masks"
+        )
+    return net.to(device).eval().requires_grad_(False)
+
+
+@torch.no_grad()
+def dcgan_condition(
+    dcgan: nn.Module, fov: torch.Tensor, n: int, side: int, gen: torch.Generator
+) -> torch.Tensor:
+    """The refiner's inputs for ``n`` of the DCGAN's coarse masks, as the pipeline makes them
+    (``fov`` is the refiner's (1, 1, R, R) template), one random ``side`` px crop of each
+    (``side`` = R: whole)."""
+    z = torch.randn(n, dcgan.cfg.z_dim, generator=gen).to(fov.device)
+    cond = refiner_condition(coarse_masks(dcgan, z), (fov > 0.5).expand(n, 1, *fov.shape[-2:]))
+    return cond if side == fov.shape[-1] else random_crop(cond, side, gen)
 
 
 def random_crop(x: torch.Tensor, side: int, gen: torch.Generator) -> torch.Tensor:
