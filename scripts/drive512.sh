@@ -1,11 +1,11 @@
 #!/usr/bin/env bash
 # The DRIVE recipe at 512 px (issue 5; docs/drive512.md): the 20 DRIVE training
 # images split 15 / 5 (36-40 held out); the dual pipeline (Stage I = DCGAN on 128 px soft
-# masks + refiner to 512; Stage II = pix2pix on 256 px crops) trained on the 15 with
-# `--preset drive512`; then `synthmed evaluate all`: utility (segmenters trained on real,
-# synthetic, real + synthetic; tested on the 5) and fidelity, with the single-GAN baseline and
-# the plain pipeline of issue 3 beside it on fidelity and samples; last, Stage II alone on the
-# real training masks (utility of the translated pairs).
+# masks + a refiner to 512 px adapted to the DCGAN's masks; Stage II = pix2pix on 256 px
+# crops) trained on the 15 with `--preset drive512`; then `synthmed evaluate all`: utility
+# (segmenters trained on real, synthetic, real + synthetic; tested on the 5) and fidelity,
+# with the single-GAN baseline and the plain pipeline of issue 3 beside it on fidelity and
+# samples; last, Stage II alone on the real training masks (utility of the translated pairs).
 # Re-running skips finished steps and resumes interrupted training.
 # Usage: scripts/drive512.sh [DRIVE_TRAINING_DIR] [WORK_DIR]
 set -euo pipefail
@@ -26,10 +26,12 @@ train() {  # train STAGE RUN [flags...]: skipped when finished, resumed when int
   log "done $stage"
 }
 [ -d "$WORK/data" ] || synthmed prepare drive "$DRIVE" --res 512 --holdout 5 --out "$WORK/data"
-# The recipe (the README's training time is the sum of these three runs).
-for stage in refiner geometry texture; do
-  train "$stage" "$WORK/$stage" --preset drive512 --data "$WORK/data/train"
-done
+# The recipe (the README's training time is the sum of these three runs). The refiner
+# adapts to the trained DCGAN's own coarse masks, so it comes after it.
+train geometry "$WORK/geometry" --preset drive512 --data "$WORK/data/train"
+train refiner "$WORK/refiner" --preset drive512 --data "$WORK/data/train" \
+  --adapt-geometry "$WORK/geometry"
+train texture "$WORK/texture" --preset drive512 --data "$WORK/data/train"
 [ -d "$WORK/synth-dual" ] || { log generate; synthmed generate --geometry "$WORK/geometry" \
   --refiner "$WORK/refiner" --texture "$WORK/texture" --n "$N" --out "$WORK/synth-dual" \
   --save-pipeline "$WORK/pipeline"; log "done generate"; }

@@ -218,6 +218,23 @@ def test_bad_stage_i_resolution_is_a_one_line_error(tmp_path: Path, capsys) -> N
     assert not (tmp_path / "r" / "checkpoint.safetensors").exists()
 
 
+def test_drive512_refiner_needs_the_geometry_run_it_adapts_to(tmp_path: Path, capsys) -> None:
+    """The preset adapts the refiner to a DCGAN's masks: without a geometry run it says so
+    (and --adapt-weight 0 trains the refiner without)."""
+    data = tmp_path / "data"
+    assert main(["prepare", "phantom", "--res", "64", "--n", "2", "--out", str(data)]) == 0
+    cmd = ["train", "refiner", "--preset", "drive512", "--data", str(data), "--steps", "1"]
+    cmd += ["--coarse", "16", "--crop", "32", "--ngf", "4", "--ndf", "4", "--batch-size", "2"]
+    assert main([*cmd, "--out", str(tmp_path / "r")]) == 2
+    err = capsys.readouterr().err
+    assert (
+        "--preset drive512" in err and "--adapt-geometry RUN" in err and len(err.splitlines()) == 1
+    )
+    assert not (tmp_path / "r").exists()
+    assert main([*cmd, "--adapt-weight", "0", "--device", "cpu", "--out", str(tmp_path / "r")]) == 0
+    assert "loss_G_adapt" not in (tmp_path / "r" / "stats.jsonl").read_text()
+
+
 def test_prepared_set_resized_for_comparison(tmp_path: Path) -> None:
     from synthmed.data.sources import phantom_dataset
 
@@ -241,7 +258,8 @@ def test_drive512_recipe_runs_at_1024(tmp_path: Path) -> None:
     common += ["--batch-size", "2", "--ngf", "4", "--ndf", "4", "--precision", "fp32"]
     geo, ref, tex = tmp_path / "geo", tmp_path / "ref", tmp_path / "tex"
     assert main(["train", "geometry", *common, "--out", str(geo)]) == 0
-    assert main(["train", "refiner", *common, "--crop", "128", "--out", str(ref)]) == 0
+    ref_args = ["--crop", "128", "--adapt-geometry", str(geo)]
+    assert main(["train", "refiner", *common, *ref_args, "--out", str(ref)]) == 0
     assert main(["train", "texture", *common, "--crop", "128", "--out", str(tex)]) == 0
     assert json.loads((ref / "options.json").read_text())["model"]["coarse"] == 128
     out = tmp_path / "synth"

@@ -11,8 +11,8 @@ Every figure is taken in one run on one machine, so ratios are meaningful:
 * generation: complete (mask, image) pairs per second, PNG writing included;
 * peak resident memory of each case: every case runs in its own process.
 
-``--recipe drive512`` times a preset's whole training recipe instead: each stage (refiner,
-geometry, texture) built as ``synthmed train STAGE --preset drive512`` builds it (batch, crops,
+``--recipe drive512`` times a preset's whole training recipe instead: each stage (geometry,
+refiner, texture) built as ``synthmed train STAGE --preset drive512`` builds it (batch, crops,
 augmentation, EMA, losses), seconds per step, and the preset's steps times that: the projected
 training time of the recipe on this machine (style-prior fits and checkpoints not included).
 
@@ -42,7 +42,7 @@ import torch
 from torch.utils.flop_counter import FlopCounterMode
 
 from synthmed.device import native_bf16, pick_precision
-from synthmed.models.dcgan import GeometryConfig
+from synthmed.models.dcgan import GeometryConfig, MaskGenerator
 from synthmed.models.pix2pix import TextureConfig
 from synthmed.presets import preset
 from synthmed.training.options import TrainOptions
@@ -161,7 +161,7 @@ def generate_case(res: int, n: int) -> dict[str, Any]:
     return {"pairs_per_s": n / seconds, "precision": pipe.precision, "peak_rss_mb": _peak_rss_mb()}
 
 
-RECIPE_STAGES = ("refiner", "geometry", "texture")
+RECIPE_STAGES = ("geometry", "refiner", "texture")  # the refiner adapts to the DCGAN
 
 
 def recipe_case(name: str, stage: str, res: int, steps: int) -> dict[str, Any]:
@@ -203,6 +203,10 @@ def recipe_case(name: str, stage: str, res: int, steps: int) -> dict[str, Any]:
         if refine:
             model["coarse"] = min(model.get("coarse", 64), res // 4)
         cfg = TextureConfig(**texture_model(model, data, refine, opts.crop))
+        if refine and stage_options.get("adapt_weight"):
+            # The refiner adapts to a DCGAN's masks; an untrained one costs the same per step.
+            geometry = dict(preset(name, "geometry")["model"], resolution=cfg.coarse)
+            stage_options["adapt_geometry"] = MaskGenerator(GeometryConfig(**geometry))
         target = "mask" if refine else "image"
         st = texture_stage(data, cfg, opts, **stage_options, target=target)
     gen = torch.Generator().manual_seed(0)

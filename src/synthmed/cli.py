@@ -310,6 +310,12 @@ def _train(args: argparse.Namespace) -> None:
             cli_stage["mode_seeking"] = args.mode_seeking
         cli_stage = {k: v for k, v in cli_stage.items() if v is not None}
         stage_options = base.get("stage", {}) | cli_stage
+        if stage_options.get("adapt_weight") and not stage_options.get("adapt_geometry"):
+            if "adapt_weight" not in cli_stage:  # the preset's, not the user's
+                raise UserError(
+                    f"--preset {args.preset} adapts the refiner to a trained geometry run's "
+                    "masks: give --adapt-geometry RUN (or --adapt-weight 0 to train without)"
+                )
     opts = TrainOptions(**train)
     if opts.steps < 1 or opts.batch_size < 1:
         raise UserError("--steps and --batch-size must be positive")

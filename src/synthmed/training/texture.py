@@ -156,10 +156,11 @@ def texture_stage(
     topology_weight: float = 0.0,
     coarse_gaps: float = 0.0,
     coarse_specks: float = 0.0,
-    adapt_geometry: str | None = None,
+    adapt_geometry: str | Path | nn.Module | None = None,
     adapt_weight: float = 0.0,
 ) -> Stage:
-    """Networks, optimisers and the training step of Stage II (also what the benchmark times)."""
+    """Networks, optimisers and the training step of Stage II (also what the benchmark times;
+    ``adapt_geometry`` may also be the DCGAN itself, as the benchmark passes one)."""
     if target not in ("image", "mask"):
         raise ValueError(f"target must be 'image' or 'mask', got {target!r}")
     refine = target == "mask"
@@ -199,7 +200,11 @@ def texture_stage(
     opt_g = adam(G if E is None else nn.ModuleList([G, E]), opts)  # E learns with G
     dcgan, D_mask = None, None
     if adapt_weight > 0:
-        dcgan = frozen_geometry(adapt_geometry, config.coarse, device)
+        dcgan = (
+            adapt_geometry.to(device).eval().requires_grad_(False)
+            if isinstance(adapt_geometry, nn.Module)
+            else frozen_geometry(adapt_geometry, config.coarse, device)
+        )
         D_mask = mask_discriminator(config).to(device)
     opt_d = adam(D if D_mask is None else nn.ModuleList([D, D_mask]), opts)
     G_ema = weight_average(G, opts.ema)
