@@ -280,6 +280,32 @@ def test_sweep_removes_what_a_killed_server_left(tmp_path: Path) -> None:
     assert repo.storage.prefixes("datasets") == [] and repo.catalogue.known_uids() == set()
 
 
+def test_a_first_version_committed_mid_reserve_keeps_the_name(tmp_path: Path) -> None:
+    """The interleaving the racing test hits by chance, made to happen: alice's first
+    version is committed just after bob's reserve has read the name's versions. Bob must
+    not get version 2 of alice's name."""
+    import sqlalchemy as sa
+    from repository_support import new_repository
+
+    from synthmed.repository.catalogue import NameTaken
+
+    cat = new_repository(tmp_path / "repo").catalogue
+    fields = {"title": "t", "license": "l"}
+    state = {"armed": True}
+
+    def alice_commits_first(conn, clauseelement, *args) -> None:  # noqa: ANN001
+        if state["armed"] and isinstance(clauseelement, sa.Select):
+            state["armed"] = False  # after bob's first read only
+            cat.reserve("name", "alice1", "alice", fields)
+
+    sa.event.listen(cat.engine, "after_execute", alice_commits_first)
+    with pytest.raises(NameTaken):
+        cat.reserve("name", "bob1", "bob", fields)
+    sa.event.remove(cat.engine, "after_execute", alice_commits_first)
+    assert cat.known_uids() == {"alice1"}
+    assert cat.reserve("name", "alice2", "alice", fields) == 2
+
+
 def test_concurrent_publishes_and_downloads(server: Server, tmp_path: Path) -> None:
     folder = make_dataset(tmp_path / "synth", n=3, size=32)
     token = server.token("alice")

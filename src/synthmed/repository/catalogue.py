@@ -176,20 +176,16 @@ class Catalogue:
         """Insert a pending row with the next free version of ``name``; return the version.
 
         A name belongs to the publisher of its first version: :class:`NameTaken` for anyone
-        else. The check and the insert share a transaction, and a lost race on the unique
-        constraint retries both, so two publishers cannot both take a new name.
+        else. The owner is checked *after* the insert, in its transaction: reads before a
+        write see each statement's own snapshot (pysqlite begins the transaction only at the
+        insert; PostgreSQL's read committed), so a check before it can miss a first version
+        committed in between, and the racer would take version 2 of another's name. After
+        the insert, every version below ours is committed and visible. A lost race on the
+        unique constraint retries, so two publishers cannot both take a new name.
         """
         for attempt in range(50):
             try:
                 with self.engine.begin() as c:
-                    first = c.execute(
-                        sa.select(datasets.c.owner)
-                        .where(datasets.c.name == name)
-                        .order_by(datasets.c.version)
-                        .limit(1)
-                    ).scalar()
-                    if first is not None and first != owner:
-                        raise NameTaken(f"dataset {name!r} belongs to another publisher")
                     top = c.execute(
                         sa.select(sa.func.max(datasets.c.version)).where(datasets.c.name == name)
                     ).scalar()
@@ -205,6 +201,14 @@ class Catalogue:
                             **fields,
                         )
                     )
+                    first = c.execute(
+                        sa.select(datasets.c.owner)
+                        .where(datasets.c.name == name)
+                        .order_by(datasets.c.version)
+                        .limit(1)
+                    ).scalar()
+                    if first != owner:  # rolls the insert back
+                        raise NameTaken(f"dataset {name!r} belongs to another publisher")
                 return version
             except (IntegrityError, OperationalError):
                 # Another publish took this version (or held the write lock): try the next.
