@@ -200,11 +200,7 @@ def texture_stage(
     opt_g = adam(G if E is None else nn.ModuleList([G, E]), opts)  # E learns with G
     dcgan, D_mask = None, None
     if adapt_weight > 0:
-        dcgan = (
-            adapt_geometry.to(device).eval().requires_grad_(False)
-            if isinstance(adapt_geometry, nn.Module)
-            else frozen_geometry(adapt_geometry, config.coarse, device)
-        )
+        dcgan = frozen_geometry(adapt_geometry, config.coarse, device)
         D_mask = mask_discriminator(config).to(device)
     opt_d = adam(D if D_mask is None else nn.ModuleList([D, D_mask]), opts)
     G_ema = weight_average(G, opts.ema)
@@ -395,16 +391,18 @@ def texture_stage(
     return stage
 
 
-def frozen_geometry(folder: str | Path, coarse: int, device: torch.device) -> nn.Module:
-    """The trained DCGAN of a geometry run, for the refiner's adaptation: frozen, on
-    ``device``; its resolution must be the refiner's coarse side."""
+def frozen_geometry(source: str | Path | nn.Module, coarse: int, device: torch.device) -> nn.Module:
+    """The DCGAN of a geometry run folder (or the module itself, as the benchmark passes
+    one), for the refiner's adaptation: frozen, on ``device``; its resolution must be the
+    refiner's coarse side."""
     from synthmed.pipeline import load_generator  # the pipeline imports this module
 
-    net, _ = load_generator(folder, "geometry")
+    given = isinstance(source, nn.Module)
+    net = source if given else load_generator(source, "geometry")[0]
     if net.cfg.resolution != coarse or net.cfg.channels != 1:
         raise UserError(
-            f"{folder}: a geometry run of {net.cfg.resolution} px masks; the refiner "
-            f"sharpens {coarse} px masks"
+            f"{'the DCGAN' if given else source}: a geometry run of {net.cfg.resolution} px "
+            f"masks; the refiner sharpens {coarse} px masks"
         )
     return net.to(device).eval().requires_grad_(False)
 
