@@ -83,9 +83,12 @@ def test_evaluate_all_writes_the_report(work: Path) -> None:
         f"plain={work / 'dual'}",
         "--real-subsets",
         "4",
+        "--synthetic-share",
+        "0.25",
     ]
     assert main(args) == 0
     metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["utility"]["synthetic_share"] == 0.25
     arms = metrics["utility"]["arms"]
     assert set(arms) == {
         "real",
@@ -117,6 +120,7 @@ def test_evaluate_all_writes_the_report(work: Path) -> None:
         "learning curve",
     ):
         assert section in page, section
+    assert "draw 25% of their training patches from the synthetic set" in page
     assert page.count("data:image/png;base64,") == 4  # figures embedded: opens offline
     assert "<script" not in page
     assert len(list((out / "figures").glob("*.png"))) == 4
@@ -193,3 +197,13 @@ def test_evaluate_refuses_mismatched_resolution(work: Path, capsys) -> None:
     )
     assert code == 2
     assert "64" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("share", ["0", "1", "1.5", "half"])
+def test_evaluate_refuses_a_synthetic_share_outside_zero_one(capsys, share: str) -> None:
+    argv = ["evaluate", "all", "--synthetic", "s", "--real-train", "r", "--real-test", "t"]
+    with pytest.raises(SystemExit) as exit_info:  # argparse: before any data is read
+        main([*argv, "--synthetic-share", share])
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err.strip().splitlines()[-1]
+    assert f"--synthetic-share: {share}: need a fraction between 0 and 1" in err

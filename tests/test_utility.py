@@ -29,6 +29,7 @@ from synthmed.evaluation.utility import (
     evaluate_arm,
     evaluate_utility,
     predict,
+    sample_patches,
     train_segmenter,
 )
 
@@ -172,6 +173,38 @@ def test_real_subsets_add_the_real_learning_curve() -> None:
     for bad in (0, 4):
         with pytest.raises(UserError, match="1 <= K < 4"):
             evaluate_utility(real, synthetic, test, recipe, seeds=(0,), real_subsets=(bad,))
+
+
+def test_sample_patches_draws_each_set_by_its_weight() -> None:
+    """The real + synthetic arm's mix: a set's share of patches follows its weight."""
+    dark = [torch.zeros(3, 3, 16, 16, dtype=torch.uint8), torch.zeros(3, 1, 16, 16)]
+    bright = [torch.full((3, 3, 16, 16), 255, dtype=torch.uint8), torch.ones(3, 1, 16, 16)]
+    images, masks = [dark[0], bright[0]], [dark[1], bright[1]]
+
+    def bright_share(weights: tuple[float, float] | None) -> float:
+        x, y = sample_patches(images, masks, 4000, 8, torch.Generator().manual_seed(0), weights)
+        assert torch.equal(x[:, 0, 0, 0] == 255, y[:, 0, 0, 0] == 1)  # pairs stay together
+        return (x[:, 0, 0, 0] == 255).float().mean().item()
+
+    assert bright_share(None) == pytest.approx(0.5, abs=0.03)
+    assert bright_share((0.8, 0.2)) == pytest.approx(0.2, abs=0.03)
+    assert bright_share((1.0, 0.0)) == 0.0
+
+
+def test_synthetic_share_mixes_the_real_plus_synthetic_arm_only() -> None:
+    real, synthetic, test = (phantom_dataset(4, 32, seed=s) for s in (0, 1, 2))
+    recipe = dataclasses.replace(budget_recipe("smoke", 32), steps=5)
+    even = evaluate_utility(real, synthetic, test, recipe, seeds=(0,), device="cpu")
+    mixed = evaluate_utility(
+        real, synthetic, test, recipe, seeds=(0,), device="cpu", synthetic_share=0.1
+    )
+    assert even["synthetic_share"] == 0.5 and mixed["synthetic_share"] == 0.1
+    f1 = {k: (even["arms"][k]["mean"]["f1"], mixed["arms"][k]["mean"]["f1"]) for k in ARMS}
+    assert f1["real"][0] == f1["real"][1] and f1["synthetic"][0] == f1["synthetic"][1]
+    assert f1["real+synthetic"][0] != f1["real+synthetic"][1]
+    for bad in (0.0, 1.0, 1.5):
+        with pytest.raises(UserError, match="between 0 and 1"):
+            evaluate_utility(real, synthetic, test, recipe, seeds=(0,), synthetic_share=bad)
 
 
 def _write_drive(root: Path, count: int = 2) -> None:

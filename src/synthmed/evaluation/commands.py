@@ -16,6 +16,17 @@ from synthmed.files import read_json, write_json
 ARMS = ("real", "synthetic", "real+synthetic")
 
 
+def _share(text: str) -> float:
+    """--synthetic-share: checked while parsing, before minutes of feature training."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = float("nan")
+    if not 0 < value < 1:  # NaN fails too
+        raise argparse.ArgumentTypeError(f"{text}: need a fraction between 0 and 1 (exclusive)")
+    return value
+
+
 def add_parsers(sub: argparse._SubParsersAction) -> None:
     """Register ``evaluate`` and its three sub-commands on the top-level parser."""
     p = sub.add_parser("evaluate", help="utility and fidelity of synthetic data; the report")
@@ -40,6 +51,14 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
             metavar="K",
             help="also train on the first K real images, for each K: the real arm's learning "
             "curve (is the segmenter short of data at this budget?)",
+        )
+        q.add_argument(
+            "--synthetic-share",
+            type=_share,
+            default=0.5,
+            metavar="S",
+            help="share of the real + synthetic arm's training patches drawn from the "
+            "synthetic set (default 0.5: each set equally often)",
         )
 
     def fidelity_args(q: argparse.ArgumentParser) -> None:
@@ -116,6 +135,7 @@ def run(args: argparse.Namespace) -> None:
             args.device,
             arms=args.arms,
             real_subsets=tuple(args.real_subsets),
+            synthetic_share=args.synthetic_share,
         )
         for arm, r in result["arms"].items():
             m, s = r["mean"], r["std"]
@@ -187,6 +207,7 @@ def _run_all(args: argparse.Namespace, res: int, synthetic: Any, command: str) -
         args.device,
         fidelity_only=compare,
         real_subsets=tuple(args.real_subsets),
+        synthetic_share=args.synthetic_share,
     )
     sets |= compare
     metrics["context"] = {"command": command, "machine": machine(), "resolution": res}

@@ -63,6 +63,11 @@ def utility_section(u: dict[str, Any]) -> str:
             "raise its score: compare real + synthetic with real only at a budget where the "
             "curve still rises.</p>"
         )
+    share = u.get("synthetic_share", 0.5)  # reports written before the option: equal shares
+    mix = (
+        f"<p class=note>Real + synthetic arms draw {share:.0%} of their training patches from "
+        f"the synthetic set and {1 - share:.0%} from the real one.</p>"
+    )
     return (
         "<h2>Utility: train on synthetic, test on real</h2>"
         f"<p class=note>Same segmentation recipe and step budget for every arm ({recipe}); "
@@ -70,6 +75,7 @@ def utility_section(u: dict[str, Any]) -> str:
         "the field-of-view mask only, threshold 0.5; F1 = Dice of the vessel class.</p>"
         + table(["arm"] + list(UTILITY_SCORES) + ["F1 / real F1"], rows)
         + curve
+        + mix
     )
 
 

@@ -110,12 +110,14 @@ def evaluate_all(
     device: str = "auto",
     fidelity_only: dict[str, PreparedDataset] | None = None,
     real_subsets: tuple[int, ...] = (),
+    synthetic_share: float = 0.5,
 ) -> dict[str, Any]:
     """Utility (real, each synthetic set, real + each) and fidelity, in one metrics dict.
 
     Sets in ``fidelity_only`` are compared on fidelity alone (no segmenters: cheap), e.g.
     older pipelines shown side by side with the current one. ``real_subsets``: the real
-    arm's learning curve (evaluate_utility).
+    arm's learning curve; ``synthetic_share``: the synthetic share of the real + synthetic
+    arms' training patches (evaluate_utility).
     """
     utility: dict[str, Any] = {}
     first = True
@@ -124,7 +126,15 @@ def evaluate_all(
         arms = ("real", "synthetic", "real+synthetic") if first else ("synthetic", "real+synthetic")
         subsets = real_subsets if first else ()
         result = evaluate_utility(
-            real_train, data, real_test, recipe, seeds, device, arms=arms, real_subsets=subsets
+            real_train,
+            data,
+            real_test,
+            recipe,
+            seeds,
+            device,
+            arms=arms,
+            real_subsets=subsets,
+            synthetic_share=synthetic_share,
         )
         for arm, value in result["arms"].items():
             label = "real" if arm == "real" else arm.replace("synthetic", name)
@@ -135,6 +145,7 @@ def evaluate_all(
         "utility": {
             "recipe": result["recipe"],
             "seeds": list(seeds),
+            "synthetic_share": synthetic_share,
             "arms": utility,
             "f1_relative_to_real": {
                 k: (v["mean"]["f1"] / real_f1 if real_f1 else float("nan"))

@@ -111,14 +111,20 @@ def sample_patches(
     batch: int,
     patch: int,
     rng: torch.Generator,
+    weights: Sequence[float] | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """A batch of augmented patches: uint8 images (B, C, p, p) and masks (B, 1, p, p).
 
-    Each patch first picks a set with equal probability, then an image and a position
-    uniformly. So in the real + synthetic arm the 20 real images weigh as much as any number
-    of synthetic ones, and the comparison does not hinge on the synthetic set's size.
+    Each patch first picks a set (with probabilities ``weights``; equal when None), then an
+    image and a position uniformly. So in the real + synthetic arm the 20 real images weigh
+    as much as the set's weight says, and the comparison does not hinge on the synthetic
+    set's size.
     """
-    which = torch.randint(len(images), (batch,), generator=rng)
+    if weights is None:
+        which = torch.randint(len(images), (batch,), generator=rng)
+    else:
+        p = torch.tensor(weights, dtype=torch.float64)
+        which = torch.multinomial(p, batch, replacement=True, generator=rng)
     u = torch.rand((3, batch), generator=rng, dtype=torch.float64)
     bits = torch.rand((3, batch), generator=rng) < 0.5
     span = images[0].shape[-1] - patch + 1
@@ -138,8 +144,11 @@ def train_segmenter(
     device: str | torch.device = "auto",
     progress: bool = True,
     desc: str = "segmenter",
+    weights: Sequence[float] | None = None,
 ) -> nn.Module:
     """Train a segmenter on patches of ``train_sets``; deterministic given ``seed`` (on CPU).
+
+    ``weights``: the share of patches drawn from each set (equal when None).
 
     Input is every channel scaled to [0, 1]; the loss is Dice + cross-entropy (MONAI's
     DiceCELoss), optimised with Adam. Returns the network in eval mode.
@@ -162,7 +171,7 @@ def train_segmenter(
     start, smooth = time.perf_counter(), None
     bar = tqdm(range(recipe.steps), desc=desc, unit="step", disable=not progress, leave=False)
     for step in bar:
-        x, y = sample_patches(images, masks, recipe.batch_size, patch, rng)
+        x, y = sample_patches(images, masks, recipe.batch_size, patch, rng, weights)
         x, y = x.to(device).float() / 255.0, y.to(device).long()
         optimizer.zero_grad(set_to_none=True)
         loss = loss_fn(model(x), y)
@@ -209,8 +218,11 @@ def evaluate_arm(
     at_native: bool = True,
     progress: bool = True,
     name: str = "arm",
+    weights: Sequence[float] | None = None,
 ) -> dict[str, Any]:
     """Train on ``train_sets`` and score on ``test`` once per seed; mean and std over seeds.
+
+    ``weights``: the share of training patches drawn from each set (equal when None).
 
     Scores follow the DRIVE protocol at native size when ``test`` records its original files
     (and ``at_native``), otherwise they are taken at the working resolution inside the
@@ -222,7 +234,8 @@ def evaluate_arm(
     per_seed = []
     for seed in seeds:
         start = time.perf_counter()
-        model = train_segmenter(train_sets, recipe, seed, device, progress, f"{name} seed {seed}")
+        desc = f"{name} seed {seed}"
+        model = train_segmenter(train_sets, recipe, seed, device, progress, desc, weights)
         prob = predict(model, test, device, recipe.patch, recipe.overlap)
         scores = score_dataset(prob, test, native, recipe.threshold)
         per_seed.append({"seed": seed, **scores, "seconds": time.perf_counter() - start})
@@ -246,11 +259,13 @@ def evaluate_utility(
     at_native: bool = True,
     progress: bool = True,
     real_subsets: Sequence[int] = (),
+    synthetic_share: float = 0.5,
 ) -> dict[str, Any]:
     """Train one segmenter per arm and seed with the same recipe, test all on ``real_test``.
 
-    Arms: "real" (``real_train``), "synthetic" (``synthetic``), "real+synthetic" (both, each
-    set drawn equally often). Same seed, same initialisation in every arm. The result holds
+    Arms: "real" (``real_train``), "synthetic" (``synthetic``), "real+synthetic" (both; a
+    ``synthetic_share`` of its training patches comes from the synthetic set, the rest from
+    the real one). Same seed, same initialisation in every arm. The result holds
     the recipe, the seeds, each arm's mean / std / per-seed scores, and each arm's mean F1
     relative to the real arm's (when it ran).
 
@@ -264,6 +279,11 @@ def evaluate_utility(
         raise UserError(f"arms {', '.join(unknown) or '(none)'}: use some of {', '.join(ARMS)}")
     if not seeds:
         raise UserError("seeds: need at least one")
+    if not 0 < synthetic_share < 1:
+        raise UserError(
+            f"synthetic share {synthetic_share}: need a fraction between 0 and 1 (exclusive); "
+            "the real and synthetic arms are the shares 0 and 1"
+        )
     n_real = len(real_train)
     bad = [k for k in real_subsets if not 1 <= k < n_real]
     if bad:
@@ -285,11 +305,16 @@ def evaluate_utility(
     for k in sorted(set(real_subsets)):
         sources[f"real ({k} of {n_real})"] = [real_train.subset(list(range(k)))]
     arms = [*arms, *(a for a in sources if a.startswith("real ("))]
-    results = {
-        arm: evaluate_arm(sources[arm], real_test, recipe, seeds, device, at_native, progress, arm)
-        for arm in arms
-    }
+    # Equal shares keep the draw of sample_patches' default (and earlier runs' numbers).
+    mixed = None if synthetic_share == 0.5 else (1 - synthetic_share, synthetic_share)
+    results = {}
+    for arm in arms:
+        weights = mixed if arm == "real+synthetic" else None
+        results[arm] = evaluate_arm(
+            sources[arm], real_test, recipe, seeds, device, at_native, progress, arm, weights
+        )
     out: dict[str, Any] = {"recipe": dataclasses.asdict(recipe), "seeds": list(seeds)}
+    out["synthetic_share"] = synthetic_share
     out.update(device=str(device), resolution=res, test_count=len(real_test), arms=results)
     if "real" in results:
         real_f1 = results["real"]["mean"]["f1"]
