@@ -3,7 +3,8 @@
 # images split 15 / 5 (36-40 held out); the dual pipeline (Stage I = DCGAN on 128 px soft
 # masks + a refiner to 512 px adapted to the DCGAN's masks; Stage II = pix2pix on 256 px
 # crops) trained on the 15 with `--preset drive512`; then `synthmed evaluate all`: utility
-# (segmenters trained on real, synthetic, real + synthetic; tested on the 5) and fidelity,
+# (segmenters trained on real, synthetic, real + synthetic with SHARE of its patches
+# synthetic; tested on the 5) and fidelity,
 # with the single-GAN baseline and the plain pipeline of issue 3 beside it on fidelity and
 # samples; last, Stage II alone on the real training masks (utility of the translated pairs).
 # Re-running skips finished steps and resumes interrupted training.
@@ -14,6 +15,7 @@ WORK=${2:-work/drive512}
 N=${N:-200}          # synthetic pairs per set
 BUDGET=${BUDGET:-cpu}
 SEEDS=${SEEDS:-2}
+SHARE=${SHARE:-0.1}  # synthetic share of the real + synthetic arm's patches (README: 0.5 hurt)
 mkdir -p "$WORK"
 log() { echo "$(date -u +%FT%TZ) $*" | tee -a "$WORK/times.txt"; }
 train() {  # train STAGE RUN [flags...]: skipped when finished, resumed when interrupted
@@ -47,7 +49,7 @@ train texture "$WORK/plain-texture" --data "$WORK/data128/train" --steps 1000
   --texture "$WORK/plain-texture" --n "$N" --out "$WORK/synth-plain"
 [ -f "$WORK/report/metrics.json" ] || { log evaluate; synthmed evaluate all --synthetic "$WORK/synth-dual" \
   --real-train "$WORK/data/train" --real-test "$WORK/data/holdout" --res 512 \
-  --budget "$BUDGET" --seeds "$SEEDS" \
+  --budget "$BUDGET" --seeds "$SEEDS" --synthetic-share "$SHARE" \
   --runs "geometry=$WORK/geometry" "refiner=$WORK/refiner" "texture=$WORK/texture" \
   --compare "single GAN (128 px)=$WORK/synth-single" \
   "plain pipeline (128 px)=$WORK/synth-plain" --out "$WORK/report"; log "done evaluate"; }
