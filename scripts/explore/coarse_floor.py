@@ -5,9 +5,11 @@ lattice the DCGAN leaves between vessels? Zeroes coarse-mask values below a floo
 for N generated masks and for the real masks' coarse versions.
 
 Usage: python scripts/explore/coarse_floor.py GEOMETRY_RUN REFINER_RUN [N]   (expects the
-prepared DRIVE split of scripts/drive512.sh in work/drive512/data)
+prepared DRIVE split of scripts/drive512.sh in work/drive512/data or
+$DRIVE512_DATA)
 """
 
+import os
 import sys
 
 import torch
@@ -17,13 +19,16 @@ from synthmed.evaluation.vessels import compare_vessel_statistics, vessel_statis
 from synthmed.models.refiner import downsample, refiner_condition
 from synthmed.pipeline import load_generator
 
+# The prepared DRIVE split of scripts/drive512.sh (another run's: DRIVE512_DATA=DIR).
+DATA = os.environ.get("DRIVE512_DATA", "work/drive512/data")
+
 torch.set_grad_enabled(False)
 G, _ = load_generator(sys.argv[1], "geometry")
 R, _ = load_generator(sys.argv[2], "refiner")
 n = int(sys.argv[3]) if len(sys.argv) > 3 else 60
 G.eval()
 R.eval()
-data = PreparedDataset.load("work/drive512/data/train")
+data = PreparedDataset.load(f"{DATA}/train")
 real_stats = vessel_statistics(data.masks.astype(bool), data.fov.astype(bool))
 fovc = G.fov > 0.5
 side = R.cfg.resolution

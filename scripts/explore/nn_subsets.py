@@ -5,6 +5,7 @@ random subsets of equal size.
 Usage: python scripts/explore/nn_subsets.py SYNTHETIC_DIR   (a `synthmed generate` folder)
 """
 
+import os
 import sys
 
 import numpy as np
@@ -14,10 +15,13 @@ from synthmed.data.prepared import PreparedDataset
 from synthmed.data.sources import load_any
 from synthmed.evaluation.memorisation import _soft, dice_matrix
 
+# The prepared DRIVE split of scripts/drive512.sh (another run's: DRIVE512_DATA=DIR).
+DATA = os.environ.get("DRIVE512_DATA", "work/drive512/data")
+
 torch.set_num_threads(1)
 synth = load_any(sys.argv[1], 512)
-real = PreparedDataset.load("work/drive512/data/train")
-hold = PreparedDataset.load("work/drive512/data/holdout")
+real = PreparedDataset.load(f"{DATA}/train")
+hold = PreparedDataset.load(f"{DATA}/holdout")
 g = _soft(synth.masks.astype(bool), synth.fov.astype(bool))
 r = _soft(
     np.concatenate([real.masks, hold.masks]).astype(bool),

@@ -8,6 +8,8 @@ Usage: python scripts/explore/prior.py   (after scripts/drive512.sh, the 9k Stag
 `synthmed train texture --resume` on it, which exports the fit)
 """
 
+import os
+
 import torch
 
 from synthmed.data.prepared import PreparedDataset
@@ -15,8 +17,11 @@ from synthmed.data.sources import load_any
 from synthmed.evaluation.fidelity import intensity_kl
 from synthmed.pipeline import TextureModel
 
+# The prepared DRIVE split of scripts/drive512.sh (another run's: DRIVE512_DATA=DIR).
+DATA = os.environ.get("DRIVE512_DATA", "work/drive512/data")
+
 N = 100
-real = PreparedDataset.load("work/drive512/data/train")
+real = PreparedDataset.load(f"{DATA}/train")
 masks = load_any("work/drive512/synth-style-9k", 512).subset(list(range(N)))
 model = TextureModel.from_folder("work/drive512/texture-style-9k", "cpu")
 g = model.texture

@@ -7,9 +7,11 @@ better than unseen ones: the comparison is between the two columns, not with hel
 
 Usage: python scripts/explore/rendered_widths.py TRANSLATED_DIR   (`synthmed generate --texture
 RUN --masks work/drive512/data/train --out TRANSLATED_DIR`; expects the prepared DRIVE split of
-scripts/drive512.sh in work/drive512/data)
+scripts/drive512.sh in work/drive512/data or
+$DRIVE512_DATA)
 """
 
+import os
 import sys
 
 import numpy as np
@@ -20,7 +22,10 @@ from synthmed.data.sources import load_any
 from synthmed.evaluation.utility import budget_recipe, predict, train_segmenter
 from synthmed.evaluation.vessels import vessel_statistics
 
-train = PreparedDataset.load("work/drive512/data/train")
+# The prepared DRIVE split of scripts/drive512.sh (another run's: DRIVE512_DATA=DIR).
+DATA = os.environ.get("DRIVE512_DATA", "work/drive512/data")
+
+train = PreparedDataset.load(f"{DATA}/train")
 rendered = load_any(sys.argv[1], train.resolution)
 assert np.array_equal(rendered.masks.astype(bool), train.masks.astype(bool)), "not the same masks"
 recipe = budget_recipe("cpu", train.resolution)

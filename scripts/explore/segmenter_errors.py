@@ -6,9 +6,11 @@ width disagreement) or away from any (spurious vessels); missed vessel pixels on
 (local width <= 2 px, from the distance transform of the true mask) or on wider ones.
 
 Usage: python scripts/explore/segmenter_errors.py SYNTHETIC_DIR [BUDGET]   (expects the
-prepared DRIVE split of scripts/drive512.sh in work/drive512/data)
+prepared DRIVE split of scripts/drive512.sh in work/drive512/data or
+$DRIVE512_DATA)
 """
 
+import os
 import sys
 
 import numpy as np
@@ -18,8 +20,11 @@ from synthmed.data.prepared import PreparedDataset
 from synthmed.data.sources import load_any
 from synthmed.evaluation.utility import budget_recipe, predict, train_segmenter
 
-train = PreparedDataset.load("work/drive512/data/train")
-test = PreparedDataset.load("work/drive512/data/holdout")
+# The prepared DRIVE split of scripts/drive512.sh (another run's: DRIVE512_DATA=DIR).
+DATA = os.environ.get("DRIVE512_DATA", "work/drive512/data")
+
+train = PreparedDataset.load(f"{DATA}/train")
+test = PreparedDataset.load(f"{DATA}/holdout")
 synthetic = load_any(sys.argv[1], train.resolution)
 recipe = budget_recipe(sys.argv[2] if len(sys.argv) > 2 else "cpu", train.resolution)
 truth, fov = test.masks.astype(bool), test.fov.astype(bool)
