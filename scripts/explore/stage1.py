@@ -5,7 +5,7 @@ the real masks' soft 128 px versions, and with small components removed.
 
 Usage: python scripts/explore/stage1.py GEOMETRY_RUN REFINER_RUN   (RAW=1: the refiner's last
 iterate from its checkpoint instead of the exported weight average). Expects the prepared
-DRIVE split of scripts/drive512.sh in work/drive512/data.
+DRIVE split of scripts/drive512.sh in work/drive512/data or $DRIVE512_DATA.
 """
 
 import os
@@ -21,6 +21,9 @@ from synthmed.evaluation.vessels import compare_vessel_statistics, vessel_statis
 from synthmed.models.refiner import downsample, refiner_condition
 from synthmed.pipeline import load_generator
 
+# The prepared DRIVE split of scripts/drive512.sh (another run's: DRIVE512_DATA=DIR).
+DATA = os.environ.get("DRIVE512_DATA", "work/drive512/data")
+
 torch.set_grad_enabled(False)
 geo_dir = sys.argv[1] if len(sys.argv) > 1 else "work/drive512/geometry"
 ref_dir = sys.argv[2] if len(sys.argv) > 2 else "work/drive512/refiner"
@@ -34,8 +37,8 @@ if os.environ.get("RAW"):
     print("refiner: raw G weights, not the EMA")
 G.eval()
 R.eval()
-data = PreparedDataset.load("work/drive512/data/train")
-hold = PreparedDataset.load("work/drive512/data/holdout")
+data = PreparedDataset.load(f"{DATA}/train")
+hold = PreparedDataset.load(f"{DATA}/holdout")
 real = torch.from_numpy(data.masks)[:, None].float()
 real_c = downsample(real, 128) * 2 - 1
 fovc = G.fov > 0.5

@@ -3,9 +3,11 @@ Gaussian widened T times, generate 200 pairs and print the intensity KL against 
 images (the segmenter's F1 then comes from `synthmed evaluate utility`).
 
 Usage: python scripts/explore/style_scale.py PIPELINE_DIR T OUT_DIR
-(PIPELINE_DIR from `synthmed generate --save-pipeline`; expects work/drive512/data/train)
+(PIPELINE_DIR from `synthmed generate --save-pipeline`; expects work/drive512/data/train or
+$DRIVE512_DATA/train)
 """
 
+import os
 import sys
 
 from synthmed.data.prepared import PreparedDataset
@@ -14,9 +16,12 @@ from synthmed.evaluation.fidelity import intensity_kl
 from synthmed.generate import generate_dataset
 from synthmed.pipeline import SynthMedPipeline
 
+# The prepared DRIVE split of scripts/drive512.sh (another run's: DRIVE512_DATA=DIR).
+DATA = os.environ.get("DRIVE512_DATA", "work/drive512/data")
+
 pipeline_dir, scale, out = sys.argv[1], float(sys.argv[2]), sys.argv[3]
 pipe = SynthMedPipeline.load(pipeline_dir, "cpu")
 pipe.texture.style_scale.mul_(scale)
 generate_dataset(pipe, 200, out)
-kl = intensity_kl(PreparedDataset.load("work/drive512/data/train"), load_any(out, 512))
+kl = intensity_kl(PreparedDataset.load(f"{DATA}/train"), load_any(out, 512))
 print(f"style scale {scale}: intensity KL {kl['mean']:.3f} per channel {kl['per_channel']}")
