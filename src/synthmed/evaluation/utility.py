@@ -116,9 +116,9 @@ def sample_patches(
     """A batch of augmented patches: uint8 images (B, C, p, p) and masks (B, 1, p, p).
 
     Each patch first picks a set (with probabilities ``weights``; equal when None), then an
-    image and a position uniformly. So in the real + synthetic arm the 20 real images weigh
-    as much as the set's weight says, and the comparison does not hinge on the synthetic
-    set's size.
+    image and a position uniformly. So in the real + synthetic arm the real images' share of
+    the patches is their set's weight, whatever the number of synthetic pairs, and the
+    comparison does not hinge on the synthetic set's size.
     """
     if weights is None:
         which = torch.randint(len(images), (batch,), generator=rng)
