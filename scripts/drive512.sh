@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
 # The DRIVE recipe at 512 px (issue 5; docs/drive512.md): the 20 DRIVE training
-# images split 15 / 5 (36-40 held out); the dual pipeline (Stage I = DCGAN on 128 px soft
-# masks + a refiner to 512 px adapted to the DCGAN's masks; Stage II = pix2pix on 256 px
-# crops) trained on the 15 with `--preset drive512`; then `synthmed evaluate all`: utility
-# (segmenters trained on real, synthetic, real + synthetic with SHARE of its patches
-# synthetic; tested on the 5) and fidelity,
+# images split 15 / 5 (36-40 held out); the dual pipeline (Stage I = DCGAN on 128 px
+# distance maps of the masks + a refiner to 512 px adapted to the DCGAN's maps; Stage II =
+# pix2pix on 256 px crops) trained on the 15 with `--preset drive512`; then `synthmed
+# evaluate all`: utility (segmenters trained on real, synthetic, real + synthetic with SHARE
+# of its patches synthetic; tested on the 5) and fidelity,
 # with the single-GAN baseline and the plain pipeline of issue 3 beside it on fidelity and
 # samples; last, Stage II alone on the real training masks (utility of the translated pairs).
 # Re-running skips finished steps and resumes interrupted training.

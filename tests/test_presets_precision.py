@@ -59,6 +59,10 @@ def test_paper_preset_is_the_papers_pix2pix() -> None:
     assert set(PRESETS) == {"default", "paper", "drive512"}
     for name in PRESETS:  # every preset names every stage
         assert set(PRESETS[name]) == {"geometry", "single", "refiner", "texture"}
+        # a coarse DCGAN and its refiner must encode the coarse masks alike
+        geometry, refiner = PRESETS[name]["geometry"]["model"], PRESETS[name]["refiner"]["model"]
+        assert geometry.get("coarse_kind", "soft") == refiner.get("coarse_kind", "soft")
+    assert preset("drive512", "geometry")["model"]["coarse_kind"] == "distance"
     with pytest.raises(KeyError):
         preset("fast", "texture")
 

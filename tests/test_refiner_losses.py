@@ -11,7 +11,7 @@ from PIL import Image
 from synthmed.cli import main
 from synthmed.data.sources import load_any
 from synthmed.models.pix2pix import TextureConfig, UNetGenerator, patch_discriminator
-from synthmed.models.refiner import break_coarse, downsample, refiner_condition
+from synthmed.models.refiner import break_coarse, coarse_field, downsample, refiner_condition
 from synthmed.pipeline import SynthMedPipeline
 from synthmed.training.losses import LOSSES, d_loss, g_loss, mode_seeking_loss, r1_penalty
 from synthmed.training.texture import dcgan_condition, feature_matching, random_crop
@@ -268,3 +268,51 @@ def test_drive512_recipe_runs_at_1024(tmp_path: Path) -> None:
     synth = load_any(out, 1024)
     assert len(synth) == 1 and synth.images.shape == (1, 1024, 1024, 3)
     assert not synth.masks[synth.fov == 0].any()
+
+
+def test_distance_coarse_field() -> None:
+    """The distance kind: vessels high, far background -1, thin vessels a wide valley."""
+    mask = torch.zeros(1, 1, 64, 64)
+    mask[..., 30:32, 8:56] = 1  # one horizontal vessel, 2 px wide
+    field = coarse_field(mask, 16, "distance")
+    assert field.shape == (1, 1, 16, 16) and field.min() >= -1 and field.max() <= 1
+    assert field[0, 0, 0].eq(-1).all()  # more than DISTANCE_OUT from the vessel
+    soft = coarse_field(mask, 16, "soft")
+    assert torch.equal(soft, downsample(mask, 16) * 2 - 1)
+    # The vessel marks more coarse rows in the distance map than in the soft mask.
+    assert (field[0, 0, :, 8] > -1).sum() > (soft[0, 0, :, 8] > -1).sum()
+    assert coarse_field(torch.zeros(1, 1, 16, 16), 4, "distance").eq(-1).all()
+    with pytest.raises(ValueError, match="coarse kind"):
+        coarse_field(mask, 16, "sdf")
+
+
+@pytest.mark.slow
+def test_distance_coarse_stage_one_end_to_end(tmp_path: Path, capsys) -> None:
+    """A DCGAN and refiner on distance maps train, generate, and refuse a soft partner."""
+    data = tmp_path / "data"
+    assert main(["prepare", "phantom", "--res", "64", "--n", "4", "--out", str(data)]) == 0
+    common = ["--data", str(data), "--device", "cpu", "--batch-size", "2", "--steps", "2"]
+    common += ["--ngf", "8", "--ndf", "8"]
+    geo, soft_geo, ref = tmp_path / "geo", tmp_path / "soft", tmp_path / "ref"
+    kind = ["--coarse-kind", "distance"]
+    assert main(["train", "geometry", *common, *kind, "--resolution", "16", "--out", str(geo)]) == 0
+    assert json.loads((geo / "options.json").read_text())["model"]["coarse_kind"] == "distance"
+    assert main(["train", "geometry", *common, "--resolution", "16", "--out", str(soft_geo)]) == 0
+    ref_args = ["--crop", "32", "--coarse", "16", "--adapt-weight", "1", "--adapt-geometry"]
+    bad = ["train", "refiner", *common, *ref_args, str(soft_geo), *kind, "--out"]
+    assert main([*bad, str(tmp_path / "bad")]) == 2
+    assert "makes soft coarse masks; the refiner reads distance ones" in capsys.readouterr().err
+    assert not (tmp_path / "bad").exists()
+    assert main(["train", "refiner", *common, *ref_args, str(geo), *kind, "--out", str(ref)]) == 0
+    whole = ["train", "geometry", *common, *kind, "--out", str(tmp_path / "whole")]
+    assert main(whole) == 2  # a full-resolution DCGAN has no coarse masks
+    assert "only for a mask DCGAN below the data's size" in capsys.readouterr().err
+    tex = tmp_path / "tex"
+    assert main(["train", "texture", *common, "--out", str(tex)]) == 0
+    cmd = ["generate", "--refiner", str(ref), "--texture", str(tex), "--device", "cpu"]
+    cmd += ["--n", "2", "--precision", "fp32"]
+    assert main([*cmd, "--geometry", str(soft_geo), "--out", str(tmp_path / "x")]) == 2
+    assert "the refiner reads distance coarse masks" in capsys.readouterr().err
+    assert main([*cmd, "--geometry", str(geo), "--out", str(tmp_path / "synth")]) == 0
+    synth = load_any(tmp_path / "synth", 64)
+    assert len(synth) == 2 and set(np.unique(synth.masks)) <= {0, 1}

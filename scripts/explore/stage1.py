@@ -1,7 +1,7 @@
 """Exploration (docs/drive512.md): where do Stage I's fragments, wide vessels and low
 diversity come from? Prints the vessel statistics (relative to the 15 training masks) and
 nearest-neighbour Dice of 200 masks from a geometry run + refiner, of the refiner applied to
-the real masks' soft 128 px versions, and with small components removed.
+the real masks' coarse 128 px versions, and with small components removed.
 
 Usage: python scripts/explore/stage1.py GEOMETRY_RUN REFINER_RUN   (RAW=1: the refiner's last
 iterate from its checkpoint instead of the exported weight average). Expects the prepared
@@ -18,7 +18,7 @@ from scipy import ndimage
 from synthmed.data.prepared import PreparedDataset
 from synthmed.evaluation.memorisation import dice_matrix, nearest_neighbours
 from synthmed.evaluation.vessels import compare_vessel_statistics, vessel_statistics
-from synthmed.models.refiner import downsample, refiner_condition
+from synthmed.models.refiner import coarse_field, refiner_condition
 from synthmed.pipeline import load_generator
 
 # The prepared DRIVE split of scripts/drive512.sh (another run's: DRIVE512_DATA=DIR).
@@ -40,7 +40,7 @@ R.eval()
 data = PreparedDataset.load(f"{DATA}/train")
 hold = PreparedDataset.load(f"{DATA}/holdout")
 real = torch.from_numpy(data.masks)[:, None].float()
-real_c = downsample(real, 128) * 2 - 1
+real_c = coarse_field(real, G.cfg.resolution, G.cfg.coarse_kind)
 fovc = G.fov > 0.5
 z = torch.randn(200, G.cfg.z_dim, generator=torch.Generator().manual_seed(0))
 coarse = torch.cat([G(z[i : i + 50])[:, -1:] for i in range(0, 200, 50)])

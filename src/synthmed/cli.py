@@ -68,6 +68,16 @@ def _add_train_options(p: argparse.ArgumentParser) -> None:
     )
 
 
+def _add_coarse_kind(p: argparse.ArgumentParser) -> None:
+    """--coarse-kind, shared by a coarse geometry run and its refiner (they must agree)."""
+    p.add_argument(
+        "--coarse-kind",
+        choices=("soft", "distance"),  # models.refiner.COARSE_KINDS (not imported: slow)
+        help="what the coarse masks encode: area-averaged vessels (soft, the default) or a "
+        "clipped signed distance to them (distance); the geometry run and its refiner agree",
+    )
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The ``synthmed`` argument parser (one sub-command per step of the pipeline)."""
     parser = argparse.ArgumentParser(
@@ -124,9 +134,11 @@ def build_parser() -> argparse.ArgumentParser:
             help="group size of the discriminator's minibatch standard deviation feature, "
             "against samples that all look alike (default 0 = off)",
         )
+        if name == "geometry":
+            _add_coarse_kind(g)
     for name, text in (
         ("texture", "Stage II: pix2pix mask -> image"),
-        ("refiner", "Stage I at full size: soft coarse masks (geometry --resolution) -> masks"),
+        ("refiner", "Stage I at full size: coarse masks (geometry --resolution) -> masks"),
     ):
         t = stages.add_parser(name, help=text)
         _add_train_options(t)
@@ -158,8 +170,9 @@ def build_parser() -> argparse.ArgumentParser:
                 help="training steps of that segmenter (default 0 = the evaluation's cpu budget)",
             )
         if name == "refiner":
+            _add_coarse_kind(t)
             t.add_argument(
-                "--coarse", type=int, help="side of the geometry run's soft masks (default 64)"
+                "--coarse", type=int, help="side of the geometry run's coarse masks (default 64)"
             )
             t.add_argument(
                 "--coarse-noise", type=float, help="noise std on the coarse masks (default 0)"
@@ -262,6 +275,7 @@ def _train(args: argparse.Namespace) -> None:
         "r1": args.r1,
     }
     cli_model = {"ngf": args.ngf, "ndf": args.ndf, "upsample": args.upsample}
+    cli_model["coarse_kind"] = getattr(args, "coarse_kind", None)
     pix2pix = args.stage in ("texture", "refiner")
     if pix2pix:
         cli_train["crop"] = args.crop
@@ -329,6 +343,8 @@ def _train(args: argparse.Namespace) -> None:
             raise UserError(
                 f"--resolution {side}: need a power of two from 8 to the data's {data.resolution}"
             )
+        if model.get("coarse_kind", "soft") != "soft" and (channels > 1 or side == data.resolution):
+            raise UserError("--coarse-kind distance: only for a mask DCGAN below the data's size")
         cfg = GeometryConfig(**{**model, "channels": channels})
         folder = train_geometry(data, out, cfg, opts, args.resume, **stage_options)
     else:

@@ -104,6 +104,11 @@ class SynthMedPipeline:
                     f"the refiner sharpens {refiner.cfg.coarse} px masks but the geometry "
                     f"model makes {g.resolution} px ones"
                 )
+            if refiner.cfg.coarse_kind != g.coarse_kind:
+                raise UserError(
+                    f"the refiner reads {refiner.cfg.coarse_kind} coarse masks but the geometry "
+                    f"model makes {g.coarse_kind} ones"
+                )
             side = refiner.cfg.resolution
         elif g.resolution < t.resolution:
             # Stage II would run below the size it learnt; with a coarse (soft-mask) geometry

@@ -36,6 +36,10 @@ class GeometryConfig:
     # not help: 200 coarse masks had a median nearest-neighbour Dice of 0.51 among
     # themselves with and without it (real masks: 0.21).
     minibatch_std: int = 0
+    # Below the data's resolution: what the coarse masks encode, "soft" (area-averaged) or
+    # "distance" (a clipped signed distance map; models.refiner.coarse_field). Its refiner
+    # must be trained on the same kind.
+    coarse_kind: str = "soft"
 
     def channels_at(self, base: int, side: int) -> int:
         """Channel count at feature-map side ``side``: doubles each time the side halves."""

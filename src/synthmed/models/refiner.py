@@ -11,13 +11,44 @@ training on 15 masks is what pix2pix is good at; generating trees from noise is 
 
 from __future__ import annotations
 
+import numpy as np
 import torch
 import torch.nn.functional as F
+from scipy import ndimage
+
+# How a coarse mask encodes the vessels (GeometryConfig / TextureConfig ``coarse_kind``):
+# "soft" = area-averaged binary mask; "distance" = area-averaged signed distance to the
+# nearest vessel edge, clipped to [-DISTANCE_IN, DISTANCE_OUT] full-resolution pixels and
+# mapped to [1, -1] (vessel centre 1, far background -1). A 1 px vessel is a quarter-pixel
+# grey line in a 128 px soft mask but a valley several coarse pixels wide in the distance
+# map: a smooth field a convolutional generator can draw without breaking it into pieces.
+COARSE_KINDS = ("soft", "distance")
+DISTANCE_IN, DISTANCE_OUT = 4.0, 8.0
 
 
 def downsample(x: torch.Tensor, side: int) -> torch.Tensor:
     """Area-average (N, C, R, R) to (N, C, side, side): binary masks become soft masks."""
     return x if x.shape[-1] == side else F.interpolate(x.float(), size=(side, side), mode="area")
+
+
+def coarse_field(masks: torch.Tensor, side: int, kind: str = "soft") -> torch.Tensor:
+    """Binary masks (N, 1, R, R) -> what a coarse Stage I learns: (N, 1, side, side) in
+    [-1, 1], vessels high, as the area-averaged mask ("soft") or the area-averaged clipped
+    signed distance to the vessel edges ("distance", see COARSE_KINDS above)."""
+    if kind not in COARSE_KINDS:
+        raise ValueError(f"coarse kind {kind!r}: choose one of {', '.join(COARSE_KINDS)}")
+    if kind == "soft":
+        return downsample(masks, side) * 2 - 1
+    fields = []
+    for m in (masks[:, 0] > 0.5).cpu().numpy():
+        if not m.any():  # no vessel: far from one everywhere
+            fields.append(np.full(m.shape, DISTANCE_OUT))
+            continue
+        # Outside distance to the vessels minus inside distance to the background.
+        signed = ndimage.distance_transform_edt(~m) - ndimage.distance_transform_edt(m)
+        fields.append(np.clip(signed, -DISTANCE_IN, DISTANCE_OUT))
+    field = torch.from_numpy(np.stack(fields)[:, None]).float().to(masks.device)
+    return 1 - 2 * (downsample(field, side) + DISTANCE_IN) / (DISTANCE_IN + DISTANCE_OUT)
 
 
 def coarse_masks(dcgan: torch.nn.Module, z: torch.Tensor) -> torch.Tensor:

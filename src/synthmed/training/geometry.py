@@ -23,7 +23,7 @@ from synthmed.data.prepared import PreparedDataset
 from synthmed.device import autocast, pick_device, pick_precision
 from synthmed.grids import grid, to_uint8
 from synthmed.models.dcgan import GeometryConfig, MaskDiscriminator, MaskGenerator
-from synthmed.models.refiner import downsample
+from synthmed.models.refiner import coarse_field, downsample
 from synthmed.training.augment import diff_augment
 from synthmed.training.losses import (
     R1_EVERY,
@@ -122,7 +122,9 @@ def geometry_stage(
     if joint:
         images = torch.from_numpy(data.images).permute(0, 3, 1, 2).float() / 255
         reals_all = torch.cat([images, reals_all], 1)
-    reals_all = (downsample(reals_all, config.resolution) * 2 - 1).to(device)
+    if config.coarse_kind != "soft" and (joint or config.resolution >= data.resolution):
+        raise ValueError("coarse_kind 'distance' is for a coarse mask-only Stage I")
+    reals_all = coarse_field(reals_all, config.resolution, config.coarse_kind).to(device)
     loss = check_loss(opts.loss)
     fixed_z = torch.randn(SHEET, config.z_dim, generator=torch.Generator().manual_seed(opts.seed))
 

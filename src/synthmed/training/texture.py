@@ -30,7 +30,12 @@ from synthmed.models.pix2pix import (
     mask_discriminator,
     patch_discriminator,
 )
-from synthmed.models.refiner import break_coarse, coarse_masks, downsample, refiner_condition
+from synthmed.models.refiner import (
+    break_coarse,
+    coarse_field,
+    coarse_masks,
+    refiner_condition,
+)
 from synthmed.training.augment import augment_alike, diff_augment
 from synthmed.training.geometry import fov_template
 from synthmed.training.judge import VesselJudge
@@ -200,7 +205,7 @@ def texture_stage(
     opt_g = adam(G if E is None else nn.ModuleList([G, E]), opts)  # E learns with G
     dcgan, D_mask = None, None
     if adapt_weight > 0:
-        dcgan = frozen_geometry(adapt_geometry, config.coarse, device)
+        dcgan = frozen_geometry(adapt_geometry, config.coarse, device, config.coarse_kind)
         D_mask = mask_discriminator(config).to(device)
     opt_d = adam(D if D_mask is None else nn.ModuleList([D, D_mask]), opts)
     G_ema = weight_average(G, opts.ema)
@@ -215,8 +220,8 @@ def texture_stage(
     # would take gigabytes); a step only indexes, converts, crops and flips.
     masks = torch.from_numpy(data.masks)[:, None].to(device)
     fov = torch.from_numpy(data.fov)[:, None].to(device)
-    if refine:  # condition: the soft coarse mask (what Stage I's DCGAN learns), upsampled
-        coarse = downsample(masks, config.coarse) * 2 - 1  # small: config.coarse px
+    if refine:  # condition: the coarse mask (what Stage I's DCGAN learns), upsampled
+        coarse = coarse_field(masks, config.coarse, config.coarse_kind)  # config.coarse px
     else:
         images = torch.from_numpy(data.images).permute(0, 3, 1, 2).contiguous().to(device)
 
@@ -391,10 +396,12 @@ def texture_stage(
     return stage
 
 
-def frozen_geometry(source: str | Path | nn.Module, coarse: int, device: torch.device) -> nn.Module:
+def frozen_geometry(
+    source: str | Path | nn.Module, coarse: int, device: torch.device, kind: str = "soft"
+) -> nn.Module:
     """The DCGAN of a geometry run folder (or the module itself, as the benchmark passes
     one), for the refiner's adaptation: frozen, on ``device``; its resolution must be the
-    refiner's coarse side."""
+    refiner's coarse side and its masks of the refiner's coarse ``kind``."""
     from synthmed.pipeline import load_generator  # the pipeline imports this module
 
     given = isinstance(source, nn.Module)
@@ -403,6 +410,11 @@ def frozen_geometry(source: str | Path | nn.Module, coarse: int, device: torch.d
         raise UserError(
             f"{'the DCGAN' if given else source}: a geometry run of {net.cfg.resolution} px "
             f"masks; the refiner sharpens {coarse} px masks"
+        )
+    if net.cfg.coarse_kind != kind:
+        raise UserError(
+            f"{'the DCGAN' if given else source}: makes {net.cfg.coarse_kind} coarse masks; "
+            f"the refiner reads {kind} ones (--coarse-kind)"
         )
     return net.to(device).eval().requires_grad_(False)
 
