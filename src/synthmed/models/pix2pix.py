@@ -39,7 +39,7 @@ class TextureConfig:
     upsample: str = "resize"  # "resize" (no checkerboard), "bilinear" or "transpose" (paper)
     d_layers: int = 3  # PatchGAN strided layers; 3 gives the 70x70 receptive field
     num_d: int = 1  # PatchGANs at 1, 1/2, 1/4 ... of the resolution (pix2pixHD uses 2-3)
-    coarse: int = 0  # refiner only: side of the soft Stage I masks it brings to full size
+    coarse: int = 0  # refiner only: side of the coarse Stage I masks it brings to full size
     coarse_kind: str = "soft"  # refiner only: "soft" or "distance" (models.refiner.coarse_field)
     # Length of a per-image style code z given to the generator as constant input channels
     # (BicycleGAN's cVAE-GAN: while training, z is encoded from the real image; sampling draws
