@@ -307,6 +307,7 @@ def test_distance_coarse_stage_one_end_to_end(tmp_path: Path, capsys) -> None:
     whole = ["train", "geometry", *common, *kind, "--out", str(tmp_path / "whole")]
     assert main(whole) == 2  # a full-resolution DCGAN has no coarse masks
     assert "only for a mask DCGAN below the data's size" in capsys.readouterr().err
+    assert not (tmp_path / "whole").exists()  # nothing half-written
     tex = tmp_path / "tex"
     assert main(["train", "texture", *common, "--out", str(tex)]) == 0
     cmd = ["generate", "--refiner", str(ref), "--texture", str(tex), "--device", "cpu"]
