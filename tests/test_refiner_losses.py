@@ -10,8 +10,15 @@ from PIL import Image
 
 from synthmed.cli import main
 from synthmed.data.sources import load_any
+from synthmed.models.dcgan import GeometryConfig
 from synthmed.models.pix2pix import TextureConfig, UNetGenerator, patch_discriminator
-from synthmed.models.refiner import break_coarse, coarse_field, downsample, refiner_condition
+from synthmed.models.refiner import (
+    break_coarse,
+    coarse_encoding,
+    coarse_field,
+    downsample,
+    refiner_condition,
+)
 from synthmed.pipeline import SynthMedPipeline
 from synthmed.training.losses import LOSSES, d_loss, g_loss, mode_seeking_loss, r1_penalty
 from synthmed.training.texture import dcgan_condition, feature_matching, random_crop
@@ -284,6 +291,16 @@ def test_distance_coarse_field() -> None:
     assert coarse_field(torch.zeros(1, 1, 16, 16), 4, "distance").eq(-1).all()
     with pytest.raises(ValueError, match="coarse kind"):
         coarse_field(mask, 16, "sdf")
+    # A wider clip: the valley reaches further from the vessel; the default is the old 8 px.
+    wide = coarse_field(mask, 16, "distance", clip=16)
+    assert (wide[0, 0, :, 8] > -1).sum() > (field[0, 0, :, 8] > -1).sum()
+    assert torch.equal(coarse_field(mask, 16, "distance", clip=8), field)
+    with pytest.raises(ValueError, match="coarse clip"):
+        coarse_field(mask, 16, "distance", clip=0)
+    assert coarse_encoding(GeometryConfig(coarse_kind="distance", coarse_clip=12)) == (
+        "distance, clip 12 px"
+    )
+    assert coarse_encoding(TextureConfig(coarse_clip=12)) == "soft"  # the clip is moot
 
 
 @pytest.mark.slow
@@ -301,7 +318,19 @@ def test_distance_coarse_stage_one_end_to_end(tmp_path: Path, capsys) -> None:
     ref_args = ["--crop", "32", "--coarse", "16", "--adapt-weight", "1", "--adapt-geometry"]
     bad = ["train", "refiner", *common, *ref_args, str(soft_geo), *kind, "--out"]
     assert main([*bad, str(tmp_path / "bad")]) == 2
-    assert "makes soft coarse masks; the refiner reads distance ones" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "makes soft coarse masks; the refiner reads distance, clip 8 px" in err
+    assert not (tmp_path / "bad").exists()
+    clip12 = ["--coarse-clip", "12", "--out", str(tmp_path / "bad")]
+    assert main(["train", "refiner", *common, *ref_args, str(geo), *kind, *clip12]) == 2
+    assert "makes distance, clip 8 px coarse masks; the refiner reads distance, clip 12 px" in (
+        capsys.readouterr().err
+    )
+    soft_clip = ["train", "geometry", *common, "--resolution", "16", *clip12]
+    assert main(soft_clip) == 2  # a clip means nothing to soft masks
+    assert "--coarse-clip: a positive distance, with --coarse-kind distance" in (
+        capsys.readouterr().err
+    )
     assert not (tmp_path / "bad").exists()
     assert main(["train", "refiner", *common, *ref_args, str(geo), *kind, "--out", str(ref)]) == 0
     whole = ["train", "geometry", *common, *kind, "--out", str(tmp_path / "whole")]
@@ -313,7 +342,7 @@ def test_distance_coarse_stage_one_end_to_end(tmp_path: Path, capsys) -> None:
     cmd = ["generate", "--refiner", str(ref), "--texture", str(tex), "--device", "cpu"]
     cmd += ["--n", "2", "--precision", "fp32"]
     assert main([*cmd, "--geometry", str(soft_geo), "--out", str(tmp_path / "x")]) == 2
-    assert "the refiner reads distance coarse masks" in capsys.readouterr().err
+    assert "the refiner reads distance, clip 8 px coarse masks" in capsys.readouterr().err
     assert main([*cmd, "--geometry", str(geo), "--out", str(tmp_path / "synth")]) == 0
     synth = load_any(tmp_path / "synth", 64)
     assert len(synth) == 2 and set(np.unique(synth.masks)) <= {0, 1}

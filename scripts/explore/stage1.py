@@ -40,7 +40,7 @@ R.eval()
 data = PreparedDataset.load(f"{DATA}/train")
 hold = PreparedDataset.load(f"{DATA}/holdout")
 real = torch.from_numpy(data.masks)[:, None].float()
-real_c = coarse_field(real, G.cfg.resolution, G.cfg.coarse_kind)
+real_c = coarse_field(real, G.cfg.resolution, G.cfg.coarse_kind, G.cfg.coarse_clip)
 fovc = G.fov > 0.5
 z = torch.randn(200, G.cfg.z_dim, generator=torch.Generator().manual_seed(0))
 coarse = torch.cat([G(z[i : i + 50])[:, -1:] for i in range(0, 200, 50)])

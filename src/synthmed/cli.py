@@ -68,13 +68,21 @@ def _add_train_options(p: argparse.ArgumentParser) -> None:
     )
 
 
-def _add_coarse_kind(p: argparse.ArgumentParser) -> None:
-    """--coarse-kind, shared by a coarse geometry run and its refiner (they must agree)."""
+def _add_coarse_encoding(p: argparse.ArgumentParser) -> None:
+    """--coarse-kind and --coarse-clip, shared by a coarse geometry run and its refiner (they
+    must agree)."""
     p.add_argument(
         "--coarse-kind",
         choices=("soft", "distance"),  # models.refiner.COARSE_KINDS (not imported: slow)
         help="what the coarse masks encode: area-averaged vessels (soft, the default) or a "
         "clipped signed distance to them (distance); the geometry run and its refiner agree",
+    )
+    p.add_argument(
+        "--coarse-clip",
+        type=float,
+        metavar="PX",
+        help="distance maps: how far outside a vessel (full-resolution pixels) the distance "
+        "still counts before it is clipped (default 8)",
     )
 
 
@@ -135,7 +143,7 @@ def build_parser() -> argparse.ArgumentParser:
             "against samples that all look alike (default 0 = off)",
         )
         if name == "geometry":
-            _add_coarse_kind(g)
+            _add_coarse_encoding(g)
     for name, text in (
         ("texture", "Stage II: pix2pix mask -> image"),
         ("refiner", "Stage I at full size: coarse masks (geometry --resolution) -> masks"),
@@ -170,7 +178,7 @@ def build_parser() -> argparse.ArgumentParser:
                 help="training steps of that segmenter (default 0 = the evaluation's cpu budget)",
             )
         if name == "refiner":
-            _add_coarse_kind(t)
+            _add_coarse_encoding(t)
             t.add_argument(
                 "--coarse", type=int, help="side of the geometry run's coarse masks (default 64)"
             )
@@ -276,6 +284,7 @@ def _train(args: argparse.Namespace) -> None:
     }
     cli_model = {"ngf": args.ngf, "ndf": args.ndf, "upsample": args.upsample}
     cli_model["coarse_kind"] = getattr(args, "coarse_kind", None)
+    cli_model["coarse_clip"] = getattr(args, "coarse_clip", None)
     pix2pix = args.stage in ("texture", "refiner")
     if pix2pix:
         cli_train["crop"] = args.crop
@@ -305,6 +314,9 @@ def _train(args: argparse.Namespace) -> None:
         train |= base.get("train", {}) | {k: v for k, v in cli_train.items() if v is not None}
         train["flip"] = not args.no_flip
         model = base["model"] | {k: v for k, v in cli_model.items() if v is not None}
+        if cli_model["coarse_clip"] is not None:
+            if model.get("coarse_kind", "soft") == "soft" or cli_model["coarse_clip"] <= 0:
+                raise UserError("--coarse-clip: a positive distance, with --coarse-kind distance")
         if pix2pix:
             cli_stage = {"l1_weight": args.l1_weight, "fm_weight": args.fm_weight}
             if args.stage == "refiner":

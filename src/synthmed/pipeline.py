@@ -22,7 +22,7 @@ from synthmed.errors import UserError
 from synthmed.files import read_json, sha256_file, write_json
 from synthmed.models.dcgan import GeometryConfig, MaskGenerator
 from synthmed.models.pix2pix import TextureConfig, UNetGenerator
-from synthmed.models.refiner import coarse_masks, refiner_condition
+from synthmed.models.refiner import coarse_encoding, coarse_masks, refiner_condition
 from synthmed.training.texture import condition
 
 # Stage I's batch norm uses batch statistics, so a mask depends on the other masks of its
@@ -104,10 +104,10 @@ class SynthMedPipeline:
                     f"the refiner sharpens {refiner.cfg.coarse} px masks but the geometry "
                     f"model makes {g.resolution} px ones"
                 )
-            if refiner.cfg.coarse_kind != g.coarse_kind:
+            if coarse_encoding(refiner.cfg) != coarse_encoding(g):
                 raise UserError(
-                    f"the refiner reads {refiner.cfg.coarse_kind} coarse masks but the geometry "
-                    f"model makes {g.coarse_kind} ones"
+                    f"the refiner reads {coarse_encoding(refiner.cfg)} coarse masks but the "
+                    f"geometry model makes {coarse_encoding(g)} ones"
                 )
             side = refiner.cfg.resolution
         elif g.resolution < t.resolution:

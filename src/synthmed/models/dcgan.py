@@ -40,6 +40,10 @@ class GeometryConfig:
     # "distance" (a clipped signed distance map; models.refiner.coarse_field). Its refiner
     # must be trained on the same kind.
     coarse_kind: str = "soft"
+    # Distance maps only: how far outside a vessel, in full-resolution pixels, the distance
+    # still counts before it is clipped (models.refiner.DISTANCE_OUT = 8 before it was a
+    # setting). A wider clip makes wider valleys; the refiner must use the same clip.
+    coarse_clip: float = 8.0
 
     def channels_at(self, base: int, side: int) -> int:
         """Channel count at feature-map side ``side``: doubles each time the side halves."""

@@ -41,6 +41,7 @@ class TextureConfig:
     num_d: int = 1  # PatchGANs at 1, 1/2, 1/4 ... of the resolution (pix2pixHD uses 2-3)
     coarse: int = 0  # refiner only: side of the coarse Stage I masks it brings to full size
     coarse_kind: str = "soft"  # refiner only: "soft" or "distance" (models.refiner.coarse_field)
+    coarse_clip: float = 8.0  # refiner only, distance maps: clip outside vessels (GeometryConfig)
     # Length of a per-image style code z given to the generator as constant input channels
     # (BicycleGAN's cVAE-GAN: while training, z is encoded from the real image; sampling draws
     # z from a Gaussian fitted to the training images' codes, see UNetGenerator). 0 = off:

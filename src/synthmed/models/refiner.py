@@ -12,15 +12,22 @@ coarse masks can also be distance maps (``coarse_field``), which keep thin vesse
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 import torch
 import torch.nn.functional as F
 from scipy import ndimage
 
+if TYPE_CHECKING:
+    from synthmed.models.dcgan import GeometryConfig
+    from synthmed.models.pix2pix import TextureConfig
+
 # How a coarse mask encodes the vessels (GeometryConfig / TextureConfig ``coarse_kind``):
 # "soft" = area-averaged binary mask; "distance" = area-averaged signed distance to the
-# nearest vessel edge, clipped to [-DISTANCE_IN, DISTANCE_OUT] full-resolution pixels and
-# mapped to [1, -1] (vessel centre 1, far background -1). A 1 px vessel is a quarter-pixel
+# nearest vessel edge, clipped to [-DISTANCE_IN, clip] full-resolution pixels (``clip`` is
+# the configs' ``coarse_clip``, DISTANCE_OUT before it was a setting) and mapped to [1, -1]
+# (vessel centre 1, far background -1). A 1 px vessel is a quarter-pixel
 # grey line in a 128 px soft mask but a valley several coarse pixels wide in the distance
 # map, a smooth field that the DCGAN breaks less often (on DRIVE at 512 px: a third fewer
 # pieces, the tree's full length; docs/drive512.md).
@@ -33,24 +40,35 @@ def downsample(x: torch.Tensor, side: int) -> torch.Tensor:
     return x if x.shape[-1] == side else F.interpolate(x.float(), size=(side, side), mode="area")
 
 
-def coarse_field(masks: torch.Tensor, side: int, kind: str = "soft") -> torch.Tensor:
+def coarse_field(
+    masks: torch.Tensor, side: int, kind: str = "soft", clip: float = DISTANCE_OUT
+) -> torch.Tensor:
     """Binary masks (N, 1, R, R) -> what a coarse Stage I learns: (N, 1, side, side) in
-    [-1, 1], vessels high, as the area-averaged mask ("soft") or the area-averaged clipped
-    signed distance to the vessel edges ("distance", see COARSE_KINDS above)."""
+    [-1, 1], vessels high, as the area-averaged mask ("soft") or the area-averaged signed
+    distance to the vessel edges clipped to [-DISTANCE_IN, clip] px ("distance", see
+    COARSE_KINDS above)."""
     if kind not in COARSE_KINDS:
         raise ValueError(f"coarse kind {kind!r}: choose one of {', '.join(COARSE_KINDS)}")
+    if clip <= 0:
+        raise ValueError(f"coarse clip {clip}: must be a positive distance in pixels")
     if kind == "soft":
         return downsample(masks, side) * 2 - 1
     fields = []
     for m in (masks[:, 0] > 0.5).cpu().numpy():
         if not m.any():  # no vessel: far from one everywhere
-            fields.append(np.full(m.shape, DISTANCE_OUT))
+            fields.append(np.full(m.shape, clip))
             continue
         # Outside distance to the vessels minus inside distance to the background.
         signed = ndimage.distance_transform_edt(~m) - ndimage.distance_transform_edt(m)
-        fields.append(np.clip(signed, -DISTANCE_IN, DISTANCE_OUT))
+        fields.append(np.clip(signed, -DISTANCE_IN, clip))
     field = torch.from_numpy(np.stack(fields)[:, None]).float().to(masks.device)
-    return 1 - 2 * (downsample(field, side) + DISTANCE_IN) / (DISTANCE_IN + DISTANCE_OUT)
+    return 1 - 2 * (downsample(field, side) + DISTANCE_IN) / (DISTANCE_IN + clip)
+
+
+def coarse_encoding(cfg: GeometryConfig | TextureConfig) -> str:
+    """How a geometry or refiner config's coarse masks encode the vessels, as compared
+    between a DCGAN and its refiner and named in errors: "soft" or "distance, clip N px"."""
+    return "soft" if cfg.coarse_kind == "soft" else f"distance, clip {cfg.coarse_clip:g} px"
 
 
 def coarse_masks(dcgan: torch.nn.Module, z: torch.Tensor) -> torch.Tensor:

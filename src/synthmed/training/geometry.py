@@ -124,7 +124,8 @@ def geometry_stage(
         reals_all = torch.cat([images, reals_all], 1)
     if config.coarse_kind != "soft" and (joint or config.resolution >= data.resolution):
         raise ValueError("coarse_kind 'distance' is for a coarse mask-only Stage I")
-    reals_all = coarse_field(reals_all, config.resolution, config.coarse_kind).to(device)
+    reals_all = coarse_field(reals_all, config.resolution, config.coarse_kind, config.coarse_clip)
+    reals_all = reals_all.to(device)
     loss = check_loss(opts.loss)
     fixed_z = torch.randn(SHEET, config.z_dim, generator=torch.Generator().manual_seed(opts.seed))
 

@@ -32,6 +32,7 @@ from synthmed.models.pix2pix import (
 )
 from synthmed.models.refiner import (
     break_coarse,
+    coarse_encoding,
     coarse_field,
     coarse_masks,
     refiner_condition,
@@ -205,7 +206,7 @@ def texture_stage(
     opt_g = adam(G if E is None else nn.ModuleList([G, E]), opts)  # E learns with G
     dcgan, D_mask = None, None
     if adapt_weight > 0:
-        dcgan = frozen_geometry(adapt_geometry, config.coarse, device, config.coarse_kind)
+        dcgan = frozen_geometry(adapt_geometry, config.coarse, device, coarse_encoding(config))
         D_mask = mask_discriminator(config).to(device)
     opt_d = adam(D if D_mask is None else nn.ModuleList([D, D_mask]), opts)
     G_ema = weight_average(G, opts.ema)
@@ -221,7 +222,7 @@ def texture_stage(
     masks = torch.from_numpy(data.masks)[:, None].to(device)
     fov = torch.from_numpy(data.fov)[:, None].to(device)
     if refine:  # condition: the coarse mask (what Stage I's DCGAN learns), upsampled
-        coarse = coarse_field(masks, config.coarse, config.coarse_kind)  # config.coarse px
+        coarse = coarse_field(masks, config.coarse, config.coarse_kind, config.coarse_clip)
     else:
         images = torch.from_numpy(data.images).permute(0, 3, 1, 2).contiguous().to(device)
 
@@ -397,11 +398,11 @@ def texture_stage(
 
 
 def frozen_geometry(
-    source: str | Path | nn.Module, coarse: int, device: torch.device, kind: str = "soft"
+    source: str | Path | nn.Module, coarse: int, device: torch.device, encoding: str = "soft"
 ) -> nn.Module:
     """The DCGAN of a geometry run folder (or the module itself, as the benchmark passes
     one), for the refiner's adaptation: frozen, on ``device``; its resolution must be the
-    refiner's coarse side and its masks of the refiner's coarse ``kind``."""
+    refiner's coarse side and its masks encoded as the refiner's (``coarse_encoding``)."""
     from synthmed.pipeline import load_generator  # the pipeline imports this module
 
     given = isinstance(source, nn.Module)
@@ -411,10 +412,10 @@ def frozen_geometry(
             f"{'the DCGAN' if given else source}: a geometry run of {net.cfg.resolution} px "
             f"masks; the refiner sharpens {coarse} px masks"
         )
-    if net.cfg.coarse_kind != kind:
+    if coarse_encoding(net.cfg) != encoding:
         raise UserError(
-            f"{'the DCGAN' if given else source}: makes {net.cfg.coarse_kind} coarse masks; "
-            f"the refiner reads {kind} ones (--coarse-kind)"
+            f"{'the DCGAN' if given else source}: makes {coarse_encoding(net.cfg)} coarse "
+            f"masks; the refiner reads {encoding} ones (--coarse-kind, --coarse-clip)"
         )
     return net.to(device).eval().requires_grad_(False)
 
