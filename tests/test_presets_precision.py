@@ -62,6 +62,7 @@ def test_paper_preset_is_the_papers_pix2pix() -> None:
         # a coarse DCGAN and its refiner must encode the coarse masks alike
         geometry, refiner = PRESETS[name]["geometry"]["model"], PRESETS[name]["refiner"]["model"]
         assert geometry.get("coarse_kind", "soft") == refiner.get("coarse_kind", "soft")
+        assert geometry.get("coarse_clip") == refiner.get("coarse_clip")
     assert preset("drive512", "geometry")["model"]["coarse_kind"] == "distance"
     with pytest.raises(KeyError):
         preset("fast", "texture")
