@@ -55,8 +55,8 @@ PRESETS: dict[str, dict[str, dict[str, Any]]] = {
     # the coarse masks as clipped signed distance maps, not area-averaged masks: skeleton
     # length -12 % -> -1 %, end points +454 % -> +393 %, components 319 -> 205 per mask, at
     # the same segmenter utility; clipped 12 px outside the vessels rather than 8: end points
-    # +396 % -> +301 %, components 65x -> 55x the real masks' (16 px: +364 %, 70x; one run
-    # each, docs/drive512.md, "Distance maps").
+    # +396 % -> +301 % (a second seed: +372 %, so within run-to-run spread; 16 px: +364 %),
+    # utility the same (docs/drive512.md, "Distance maps").
     "drive512": {
         "geometry": {
             "model": {"resolution": 128, "coarse_kind": "distance", "coarse_clip": 12.0},
