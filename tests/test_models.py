@@ -47,6 +47,23 @@ def test_minibatch_std_sees_alike_batches() -> None:
     assert MaskDiscriminator(cfg)(torch.randn(8, 1, 32, 32)).shape == (8,)
 
 
+def test_dcgan_patch_head() -> None:
+    """With a patch head D judges the whole mask and each cell of its 8 x 8 features; the
+    whole-image logit and a D without the head are unchanged; odd sides are refused."""
+    x = torch.randn(3, 1, 32, 32)
+    torch.manual_seed(0)
+    plain = MaskDiscriminator(GeometryConfig(resolution=32, ndf=4))
+    torch.manual_seed(0)
+    d = MaskDiscriminator(GeometryConfig(resolution=32, ndf=4, patch_side=8))
+    whole, patches = d.judge(x)
+    assert whole.shape == (3,) and patches.shape == (3, 8, 8)
+    assert torch.equal(d(x), whole) and torch.equal(plain(x), whole)
+    assert len(plain.judge(x)) == 1
+    for bad in (4, 12, 32):
+        with pytest.raises(ValueError, match="patch_side"):
+            MaskDiscriminator(GeometryConfig(resolution=32, patch_side=bad))
+
+
 @pytest.mark.parametrize("res", [32, 64, 128, 256])
 @pytest.mark.parametrize("upsample", ["transpose", "resize", "bilinear"])
 def test_pix2pix_shapes(res: int, upsample: str) -> None:

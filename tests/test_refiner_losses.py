@@ -149,8 +149,8 @@ def test_coarse_geometry_refiner_texture_end_to_end(tmp_path: Path, capsys) -> N
     geo, ref, tex = tmp_path / "geo", tmp_path / "ref", tmp_path / "tex"
     assert main(["train", "geometry", *common, "--out", str(geo), "--resolution", "16"]) == 0
     assert main(["train", "geometry", *common, "--out", str(tmp_path / "g2"), "--loss", "hinge",
-                 "--r1", "1", "--resolution", "16", "--checkpoint-every", "1",
-                 "--minibatch-std", "2", "--mode-seeking", "1"]) == 0  # fmt: skip
+                 "--r1", "1", "--resolution", "16", "--checkpoint-every", "1", "--minibatch-std",
+                 "2", "--mode-seeking", "1", "--patch-side", "8"]) == 0  # fmt: skip
     pix = ["--fm-weight", "10", "--loss", "lsgan", "--r1", "0.1"]
     ref_args = ["--crop", "32", "--coarse", "16", "--coarse-noise", "0.2"]
     ref_args += ["--topology-weight", "1", "--coarse-gaps", "0.2", "--coarse-specks", "0.01"]
@@ -185,6 +185,7 @@ def test_coarse_geometry_refiner_texture_end_to_end(tmp_path: Path, capsys) -> N
     assert not (tmp_path / "bad").exists()  # nothing half-written
     g2 = json.loads((tmp_path / "g2" / "options.json").read_text())
     assert g2["model"]["minibatch_std"] == 2 and g2["stage"]["mode_seeking"] == 1
+    assert g2["model"]["patch_side"] == 8
     assert "loss_MS" in (tmp_path / "g2" / "stats.jsonl").read_text()
 
     out = tmp_path / "synth"
@@ -213,6 +214,8 @@ def test_bad_stage_i_resolution_is_a_one_line_error(tmp_path: Path, capsys) -> N
     cmd = ["train", "geometry", "--data", str(data), "--out", str(tmp_path / "r"), "--steps", "1"]
     assert main([*cmd, "--resolution", "24"]) == 2
     assert "--resolution 24" in capsys.readouterr().err
+    assert main([*cmd, "--patch-side", "32"]) == 2  # at most half of the 32 px DCGAN
+    assert "--patch-side 32" in capsys.readouterr().err
     cmd = ["train", "refiner", "--data", str(data), "--out", str(tmp_path / "r"), "--steps", "1"]
     assert main([*cmd, "--coarse", "32"]) == 2
     assert "--coarse 32" in capsys.readouterr().err

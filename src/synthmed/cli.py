@@ -142,6 +142,13 @@ def build_parser() -> argparse.ArgumentParser:
             help="group size of the discriminator's minibatch standard deviation feature, "
             "against samples that all look alike (default 0 = off)",
         )
+        g.add_argument(
+            "--patch-side",
+            type=int,
+            help="side of the discriminator's extra patch head: one more logit per cell of "
+            "its feature map of this side, so each stretch of vessel is judged on its own "
+            "(default 0 = off)",
+        )
         if name == "geometry":
             _add_coarse_encoding(g)
     for name, text in (
@@ -297,6 +304,7 @@ def _train(args: argparse.Namespace) -> None:
         cli_model["z_dim"] = args.z_dim
         cli_model["resolution"] = args.resolution
         cli_model["minibatch_std"] = args.minibatch_std
+        cli_model["patch_side"] = args.patch_side
     if args.resume:
         # The run's own options win, except how long to go and where to run.
         saved = resumed_options(out)
@@ -354,6 +362,12 @@ def _train(args: argparse.Namespace) -> None:
         if side > data.resolution or side < 8 or side & (side - 1):
             raise UserError(
                 f"--resolution {side}: need a power of two from 8 to the data's {data.resolution}"
+            )
+        patch = model.get("patch_side") or 0
+        if patch and (patch & (patch - 1) or not 8 <= patch <= side // 2):
+            raise UserError(
+                f"--patch-side {patch}: need a power of two from 8 to half the DCGAN's side "
+                f"({side // 2}), or 0"
             )
         if model.get("coarse_kind", "soft") != "soft" and (channels > 1 or side == data.resolution):
             raise UserError("--coarse-kind distance: only for a mask DCGAN below the data's size")

@@ -44,6 +44,11 @@ class GeometryConfig:
     # still counts before it is clipped (models.refiner.DISTANCE_OUT = 8 before it was a
     # setting). A wider clip makes wider valleys; the refiner must use the same clip.
     coarse_clip: float = 8.0
+    # Side of the discriminator's extra patch head (0 = off): one more logit per cell of its
+    # feature map of this side, judged like the whole-image logit. A whole-image logit rates
+    # the layout; the patch logits rate every stretch of vessel on its own, where a break in
+    # a thin vessel is a local flaw (at 128 px, side 16 sees 22 px windows).
+    patch_side: int = 0
 
     def channels_at(self, base: int, side: int) -> int:
         """Channel count at feature-map side ``side``: doubles each time the side halves."""
@@ -110,12 +115,20 @@ class MaskGenerator(nn.Module):
 
 
 class MaskDiscriminator(nn.Module):
-    """Mask (N, channels, R, R) in [-1, 1] -> one real/fake logit per image, shape (N,)."""
+    """Mask (N, channels, R, R) in [-1, 1] -> one real/fake logit per image, shape (N,);
+    ``judge`` adds the patch head's logits when ``cfg.patch_side`` is set."""
 
     def __init__(self, cfg: GeometryConfig):
         super().__init__()
+        p = cfg.patch_side
+        if p and not (p & (p - 1) == 0 and 8 <= p <= cfg.resolution // 2):
+            raise ValueError(
+                f"patch_side {p}: a power of two from 8 to half the resolution "
+                f"({cfg.resolution // 2}), or 0 for none"
+            )
         layers: list[nn.Module] = []
         side, cin = cfg.resolution, cfg.channels
+        self.tap = -1  # index of the layer whose output the patch head reads
         for i in range(_levels(cfg.resolution)):
             cout = cfg.channels_at(cfg.ndf, side)
             layers.append(nn.Conv2d(cin, cout, 4, 2, 1, bias=i == 0))
@@ -123,15 +136,30 @@ class MaskDiscriminator(nn.Module):
                 layers.append(nn.BatchNorm2d(cout))
             layers.append(nn.LeakyReLU(0.2, True))
             side, cin = side // 2, cout
+            if side == p:
+                self.tap, tapped = len(layers) - 1, cout
         if cfg.minibatch_std:
             layers.append(MinibatchStd(cfg.minibatch_std))
             cin += 1
         layers.append(nn.Conv2d(cin, 1, 4, 1, 0))
         self.net = nn.Sequential(*layers)
         self.apply(dcgan_init)
+        if p:  # made last, so the trunk starts from the same weights as without the head
+            self.patch = nn.Conv2d(tapped, 1, 3, 1, 1)
+            dcgan_init(self.patch)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.net(x).flatten()
+        return self.judge(x)[0]
+
+    def judge(self, x: torch.Tensor) -> list[torch.Tensor]:
+        """Logits of every head: the whole image's (N,), then with a patch head one per
+        patch (N, P, P)."""
+        patch = None
+        for i, layer in enumerate(self.net):
+            x = layer(x)
+            if i == self.tap:
+                patch = self.patch(x)[:, 0]
+        return [x.flatten()] if patch is None else [x.flatten(), patch]
 
 
 class MinibatchStd(nn.Module):

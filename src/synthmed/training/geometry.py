@@ -39,6 +39,11 @@ from synthmed.training.run import Stage, adam, random_flip, run_training, weight
 SHEET = 16  # samples in each grid
 
 
+def mean(losses: list[torch.Tensor]) -> torch.Tensor:
+    """The mean of a list of scalar losses (one per discriminator head)."""
+    return losses[0] if len(losses) == 1 else torch.stack(losses).mean()
+
+
 def fov_template(data: PreparedDataset, side: int | None = None) -> torch.Tensor:
     """Pixels inside the field of view of at least half the training images: (1, 1, S, S),
     at the data's resolution or ``side``."""
@@ -146,8 +151,10 @@ def geometry_stage(
         opt_d.zero_grad(set_to_none=True)
         seen_real, seen_fake = view(real), view(fake.detach())
         with autocast(device, dtype):
-            pred_real, pred_fake = D(seen_real).float(), D(seen_fake).float()
-        loss_d = d_loss(pred_real, pred_fake, loss)
+            pred_real, pred_fake = D.judge(seen_real), D.judge(seen_fake)
+        # Mean over D's heads (the whole image, and its patches if it has a patch head).
+        heads = zip(pred_real, pred_fake, strict=True)
+        loss_d = mean([d_loss(r.float(), f.float(), loss) for r, f in heads])
         loss_d.backward()
         if opts.r1 > 0 and step % R1_EVERY == 0:
             penalty = r1(real, view)
@@ -157,8 +164,8 @@ def geometry_stage(
         opt_g.zero_grad(set_to_none=True)
         seen = view(fake)
         with autocast(device, dtype):
-            pred = D(seen).float()
-        loss_g = g_loss(pred, loss)
+            pred = D.judge(seen)
+        loss_g = mean([g_loss(p.float(), loss) for p in pred])
         logs = {}
         if mode_seeking:
             loss_ms = mode_seeking_loss(fake, z)
@@ -174,7 +181,9 @@ def geometry_stage(
         # Lazy R1 (StyleGAN2): every R1_EVERY steps, scaled up to the same average strength.
         seen = view(real).detach().requires_grad_(True)
         with autocast(device, dtype):
-            pred = D(seen).float()
+            heads = D.judge(seen)
+        # One score per image: the sum over heads of each head's mean logit.
+        pred = sum(h.float().reshape(len(h), -1).mean(1) for h in heads)
         return opts.r1 / 2 * R1_EVERY * r1_penalty(seen, pred)
 
     def sheet(x: torch.Tensor) -> np.ndarray:
