@@ -39,11 +39,6 @@ from synthmed.training.run import Stage, adam, random_flip, run_training, weight
 SHEET = 16  # samples in each grid
 
 
-def mean(losses: list[torch.Tensor]) -> torch.Tensor:
-    """The mean of a list of scalar losses (one per discriminator head)."""
-    return losses[0] if len(losses) == 1 else torch.stack(losses).mean()
-
-
 def fov_template(data: PreparedDataset, side: int | None = None) -> torch.Tensor:
     """Pixels inside the field of view of at least half the training images: (1, 1, S, S),
     at the data's resolution or ``side``."""
@@ -154,7 +149,7 @@ def geometry_stage(
             pred_real, pred_fake = D.judge(seen_real), D.judge(seen_fake)
         # Mean over D's heads (the whole image, and its patches if it has a patch head).
         heads = zip(pred_real, pred_fake, strict=True)
-        loss_d = mean([d_loss(r.float(), f.float(), loss) for r, f in heads])
+        loss_d = sum(d_loss(r.float(), f.float(), loss) for r, f in heads) / len(pred_real)
         loss_d.backward()
         if opts.r1 > 0 and step % R1_EVERY == 0:
             penalty = r1(real, view)
@@ -165,7 +160,7 @@ def geometry_stage(
         seen = view(fake)
         with autocast(device, dtype):
             pred = D.judge(seen)
-        loss_g = mean([g_loss(p.float(), loss) for p in pred])
+        loss_g = sum(g_loss(p.float(), loss) for p in pred) / len(pred)
         logs = {}
         if mode_seeking:
             loss_ms = mode_seeking_loss(fake, z)
