@@ -61,6 +61,22 @@ def test_prepare_train_generate_read_back(tmp_path: Path) -> None:
     for sub in ("images", "masks", "fov"):
         for f in sorted((out / sub).iterdir()):
             assert f.read_bytes() == (again / sub / f.name).read_bytes()
+    assert manifest["tree_repair"] is None
+
+    # The Stage I repair: recorded in the manifest and in a saved pipeline, which keeps it
+    # unless told otherwise.
+    pipe = ["generate", "--pipeline", str(tmp_path / "pipe"), "--n", "2", "--device", "cpu"]
+    mended, kept, dropped = tmp_path / "mended", tmp_path / "kept", tmp_path / "dropped"
+    save = ["--save-pipeline", str(tmp_path / "pipe2")]
+    assert main([*pipe, "--repair-tree", "--out", str(mended), *save]) == 0
+    assert json.loads((mended / "manifest.json").read_text())["tree_repair"]["gap_px"] == 60
+    pipe[2] = str(tmp_path / "pipe2")
+    assert main([*pipe, "--out", str(kept)]) == 0
+    assert main([*pipe, "--no-repair-tree", "--out", str(dropped)]) == 0
+    assert json.loads((kept / "manifest.json").read_text())["tree_repair"]["gap_px"] == 60
+    assert json.loads((dropped / "manifest.json").read_text())["tree_repair"] is None
+    for f in sorted((mended / "masks").iterdir()):
+        assert f.read_bytes() == (kept / "masks" / f.name).read_bytes()
 
 
 def test_resume_through_cli(tmp_path: Path) -> None:
@@ -126,6 +142,10 @@ def test_single_gan_baseline_and_holdout_split(tmp_path: Path) -> None:
     back = prepare_source("folder", out, 32)
     assert len(back) == 3 and back.channels == 3
     assert "single" in json.loads((out / "manifest.json").read_text())["models"]
+    # The single GAN's masks come with their images: repairing them would part the two.
+    cmd = ["generate", "--single", str(run), "--n", "3", "--repair-tree"]
+    assert main([*cmd, "--out", str(tmp_path / "x")]) == 2
+    assert not (tmp_path / "x").exists()
 
 
 def test_parser_choices_agree_and_stay_light() -> None:

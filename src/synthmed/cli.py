@@ -240,6 +240,14 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--save-pipeline", help="also save both stages as one pipeline folder")
     p.add_argument(
+        "--repair-tree",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="mend Stage I's masks into vessel trees before Stage II (fill pinholes, cut "
+        "spurs, join facing dashes, drop specks; synthmed.tree_repair); default: what a "
+        "--pipeline folder was saved with, else off",
+    )
+    p.add_argument(
         "--stochastic",
         action="store_true",
         help="keep Stage II's decoder dropout on while sampling (pix2pix's test-time noise): "
@@ -391,9 +399,10 @@ def _train(args: argparse.Namespace) -> None:
 def _generate(args: argparse.Namespace) -> None:
     from synthmed.generate import generate_dataset, translate_dataset
     from synthmed.pipeline import SingleGANPipeline, SynthMedPipeline, TextureModel
+    from synthmed.tree_repair import TreeRepair
 
     if args.masks:
-        if not args.texture or args.geometry or args.pipeline or args.single:
+        if not args.texture or args.geometry or args.pipeline or args.single or args.repair_tree:
             raise UserError("generate --masks: give --texture only (Stage I is not used)")
         from synthmed.data.sources import load_any
 
@@ -404,13 +413,25 @@ def _generate(args: argparse.Namespace) -> None:
         out = translate_dataset(texture, data, args.out, args.seed)
         print(f"{len(data)} images for the masks of {args.masks} written to {out}")
         return
+    repair = TreeRepair() if args.repair_tree else None
     if args.single:
+        if args.repair_tree:
+            raise UserError("generate --repair-tree: the single GAN's masks are not repaired")
         pipe = SingleGANPipeline.from_folder(args.single, args.device)
     elif args.pipeline:
-        pipe = SynthMedPipeline.load(args.pipeline, args.device, args.precision, args.stochastic)
+        keep = True if args.repair_tree is None else repair
+        pipe = SynthMedPipeline.load(
+            args.pipeline, args.device, args.precision, args.stochastic, keep
+        )
     elif args.geometry and args.texture:
         pipe = SynthMedPipeline.from_folders(
-            args.geometry, args.texture, args.device, args.precision, args.refiner, args.stochastic
+            args.geometry,
+            args.texture,
+            args.device,
+            args.precision,
+            args.refiner,
+            args.stochastic,
+            repair,
         )
     else:
         raise UserError("generate: give --pipeline, --single, or both --geometry and --texture")

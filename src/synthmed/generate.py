@@ -54,6 +54,7 @@ def generate_dataset(
         "models": pipe.describe(),
         "precision": getattr(pipe, "precision", "float32"),
         "stochastic_texture": getattr(pipe, "stochastic", False),
+        "tree_repair": getattr(pipe, "repair_spec", None),
     }
     return _write_dataset(Path(out), n, batches, manifest)
 

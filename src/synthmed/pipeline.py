@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
@@ -24,6 +24,7 @@ from synthmed.models.dcgan import GeometryConfig, MaskGenerator
 from synthmed.models.pix2pix import TextureConfig, UNetGenerator
 from synthmed.models.refiner import coarse_encoding, coarse_masks, refiner_condition
 from synthmed.training.texture import condition
+from synthmed.tree_repair import TreeRepair, repair_trees
 
 # Stage I's batch norm uses batch statistics, so a mask depends on the other masks of its
 # batch: sampling always runs in chunks of this size, making output a function of the seed.
@@ -93,6 +94,7 @@ class SynthMedPipeline:
         precision: str = "auto",
         refiner: UNetGenerator | None = None,
         stochastic: bool = False,
+        repair: TreeRepair | None = None,
     ):
         g, t = geometry.cfg, texture.cfg
         if t.in_channels != 2:
@@ -135,6 +137,7 @@ class SynthMedPipeline:
         if self.refiner is not None:
             self.refiner.eval()
         self.stochastic = stochastic
+        self.repair = repair
         self.sources: dict[str, Path] = {}
 
     @property
@@ -170,12 +173,13 @@ class SynthMedPipeline:
         precision: str = "auto",
         refiner: str | Path | None = None,
         stochastic: bool = False,
+        repair: TreeRepair | None = None,
     ) -> SynthMedPipeline:
         """Build from the run folders (or component folders) of ``synthmed train``."""
         g, g_dir = load_generator(geometry, "geometry")
         t, t_dir = load_generator(texture, "texture")
         r, r_dir = load_generator(refiner, "refiner") if refiner else (None, None)
-        pipe = cls(g, t, device, precision, r, stochastic)
+        pipe = cls(g, t, device, precision, r, stochastic, repair)
         pipe.sources = {"geometry": g_dir, "texture": t_dir}
         if r_dir is not None:
             pipe.sources["refiner"] = r_dir
@@ -188,13 +192,22 @@ class SynthMedPipeline:
         device: str = "auto",
         precision: str = "auto",
         stochastic: bool = False,
+        repair: TreeRepair | None | bool = True,
     ) -> SynthMedPipeline:
-        """Load a folder written by :meth:`save`."""
+        """Load a folder written by :meth:`save`; ``repair`` True keeps the folder's own
+        Stage I repair (if any), False / None turns it off, settings replace it."""
         folder = Path(folder)
-        stages = read_json(folder / "pipeline.json")["stages"]  # fails clearly if not one
-        refiner = folder / "refiner" if "refiner" in stages else None
+        spec = read_json(folder / "pipeline.json")  # fails clearly if not one
+        refiner = folder / "refiner" if "refiner" in spec["stages"] else None
+        if repair is True:
+            saved = spec.get("tree_repair")  # absent from folders saved before it existed
+            repair = (
+                None if saved is None else TreeRepair.from_dict(saved, folder / "pipeline.json")
+            )
         geometry, texture = folder / "geometry", folder / "texture"
-        return cls.from_folders(geometry, texture, device, precision, refiner, stochastic)
+        return cls.from_folders(
+            geometry, texture, device, precision, refiner, stochastic, repair or None
+        )
 
     def _stages(self) -> dict[str, torch.nn.Module]:
         nets = {"geometry": self.geometry, "refiner": self.refiner, "texture": self.texture}
@@ -205,8 +218,14 @@ class SynthMedPipeline:
         folder = Path(folder)
         for name, net in self._stages().items():
             save_component(folder / name, net.cfg, net, name)
-        write_json(folder / "pipeline.json", {"version": __version__, "stages": self.describe()})
+        spec = {"version": __version__, "stages": self.describe(), "tree_repair": self.repair_spec}
+        write_json(folder / "pipeline.json", spec)
         self.sources = {name: folder / name for name in self._stages()}
+
+    @property
+    def repair_spec(self) -> dict | None:
+        """The Stage I repair's settings as saved in pipeline.json and manifests (None: off)."""
+        return None if self.repair is None else asdict(self.repair)
 
     def describe(self) -> dict[str, dict]:
         """Config and weight hash of each stage (for manifests and dataset cards)."""
@@ -229,12 +248,25 @@ class SynthMedPipeline:
         """Stage I: latents (N, z_dim) -> vessel masks and fields of view, (N, 1, R, R) bool."""
         g = self.geometry
         if self.refiner is None:
-            m = g.binary_masks(z)
-            return m, (g.fov > 0.5).expand_as(m)
+            fov = (g.fov > 0.5).expand(len(z), 1, g.cfg.resolution, g.cfg.resolution)
+            return self._repaired((g(z)[:, -1:] > self._edge) & fov, fov), fov
         coarse = coarse_masks(g, z)
         side = self.refiner.cfg.resolution
         fov = (self.refiner.fov > 0.5).expand(len(z), 1, side, side)
-        return (self.refiner(refiner_condition(coarse, fov)) > 0) & fov, fov
+        masks = (self.refiner(refiner_condition(coarse, fov)) > self._edge) & fov
+        return self._repaired(masks, fov), fov
+
+    @property
+    def _edge(self) -> float:
+        """Stage I's output level (tanh) taken as the vessel edge: 0, or the repair's."""
+        return 0.0 if self.repair is None else self.repair.edge
+
+    def _repaired(self, masks: torch.Tensor, fov: torch.Tensor) -> torch.Tensor:
+        """Stage I's masks after the tree repair (on the CPU: it is scipy), if one is set."""
+        if self.repair is None:
+            return masks
+        fixed = repair_trees(masks[:, 0].cpu().numpy(), fov[:, 0].cpu().numpy(), self.repair)
+        return torch.from_numpy(fixed)[:, None].to(masks.device)
 
 
 class SingleGANPipeline:
