@@ -130,3 +130,10 @@ def test_saved_settings_are_checked() -> None:
     assert TreeRepair.from_dict({"gap_px": 40}, Path("p.json")) == TreeRepair(gap_px=40.0)
     with pytest.raises(UserError, match=r"p\.json: tree_repair"):
         TreeRepair.from_dict({"gap": 40}, Path("p.json"))
+
+
+def test_empty_and_single_piece_masks() -> None:
+    assert not repair_tree(blank(), FOV, TreeRepair()).any()
+    m = blank()
+    m[255:258, 50:400] = True  # one clean vessel: nothing to mend
+    np.testing.assert_array_equal(repair_tree(m, FOV, TreeRepair()), m)
