@@ -38,6 +38,17 @@ def test_facing_dashes_are_joined_as_wide_as_the_vessel() -> None:
     assert added[:252].sum() == added[261:].sum() == 0 and added.sum() <= 4 * 24
 
 
+def test_offset_dashes_are_joined_by_a_smooth_curve() -> None:
+    m = blank()
+    m[255:258, 50:200] = True
+    m[265:268, 230:400] = True  # the vessel runs on 10 px lower after the gap
+    out = repair_tree(m, FOV, TreeRepair())
+    added = np.argwhere(out & ~m)
+    assert stats(out)["components"] == 1
+    assert added[:, 0].min() >= 253 and added[:, 0].max() <= 269  # no overshoot
+    assert added[:, 1].min() >= 195 and added[:, 1].max() <= 235  # only across the gap
+
+
 def test_pieces_that_do_not_face_each_other_or_are_far_stay_apart() -> None:
     side_by_side = blank()
     side_by_side[200:203, 100:300] = True  # parallel: the joint would run across both

@@ -12,8 +12,9 @@ pixels, which have no course to follow):
    point and a branch point each); the branch is cut from the skeleton and the mask pixels it
    owns (those nearer to it than to any other skeleton pixel) are removed.
 3. gaps: thin vessels drawn as dashes; the end points of two different pieces that face each
-   other across a short gap are joined by a straight segment as wide as the thinner end,
-   nearest and best-aligned pairs first, never closing a loop.
+   other across a short gap are joined by a smooth curve (leaving each end the way its
+   vessel runs) as wide as the thinner end, nearest and best-aligned pairs first, never
+   closing a loop.
 Pieces still smaller than a speck afterwards are dropped. Before all this, the pipeline cuts
 Stage I's output at ``edge`` instead of 0: with the pinholes filled the refiner's vessels
 measure wider than the real ones, and a higher cut moves every edge inwards.
@@ -91,7 +92,7 @@ def repair_tree(mask: np.ndarray, fov: np.ndarray, settings: TreeRepair) -> np.n
     mask = _drop_small_pieces(mask.astype(bool) & fov, s.dot_px)
     mask = _fill_small_holes(mask, s.hole_px)
     mask = _cut_spurs(mask, s.spur_px)
-    mask = _join_gaps(mask, s)
+    mask = _join_gaps(mask, fov, s)
     return _drop_small_pieces(mask, s.speck_px) & fov
 
 
@@ -153,8 +154,8 @@ def _cut_spurs(mask: np.ndarray, max_length: float) -> np.ndarray:
     return mask & ~cut[nearest[0], nearest[1]]
 
 
-def _join_gaps(mask: np.ndarray, s: TreeRepair) -> np.ndarray:
-    """Join facing end points of different pieces with straight segments (see module)."""
+def _join_gaps(mask: np.ndarray, fov: np.ndarray, s: TreeRepair) -> np.ndarray:
+    """Join facing end points of different pieces with curves (see the module's docstring)."""
     pieces, count = ndimage.label(mask, structure=_EIGHT)
     skeleton, counts = _skeleton(mask)
     ends = np.argwhere(counts == 1)
@@ -189,7 +190,9 @@ def _join_gaps(mask: np.ndarray, s: TreeRepair) -> np.ndarray:
             continue
         parent[ra] = rb
         used.update((a, b))
-        rows, cols = line(*ends[a], *ends[b])
+        rows, cols = _joint(ends[a], ends[b], outward[a], outward[b], mask.shape)
+        if not fov[rows, cols].all():  # a curve bulging out of the field of view: go straight
+            rows, cols = line(*ends[a], *ends[b])
         segment = np.zeros_like(mask)
         segment[rows, cols] = True
         # As wide as the thinner end: an edge distance d on the centre line spans 2d - 1 px.
@@ -198,6 +201,25 @@ def _join_gaps(mask: np.ndarray, s: TreeRepair) -> np.ndarray:
             segment = ndimage.binary_dilation(segment, iterations=grow)
         joints |= segment
     return mask | joints
+
+
+def _joint(
+    start: np.ndarray, end: np.ndarray, out_start: np.ndarray, out_end: np.ndarray, shape: tuple
+) -> tuple[np.ndarray, np.ndarray]:
+    """Pixels of a joint from ``start`` to ``end``: a cubic Hermite curve leaving ``start``
+    along its outward direction and arriving at ``end`` against its own, the way a vessel
+    would run on (a straight segment when the two face each other), 8-connected."""
+    length = float(np.linalg.norm(end - start))
+    t = np.linspace(0.0, 1.0, int(2 * length) + 2)[:, None]
+    points = (
+        (2 * t**3 - 3 * t**2 + 1) * start
+        + (t**3 - 2 * t**2 + t) * out_start * length
+        + (-2 * t**3 + 3 * t**2) * end
+        - (t**3 - t**2) * out_end * length
+    )
+    points = np.clip(np.rint(points).astype(int), 0, np.array(shape) - 1)
+    pieces = [line(*p, *q) for p, q in zip(points[:-1], points[1:], strict=True)]
+    return np.concatenate([r for r, _ in pieces]), np.concatenate([c for _, c in pieces])
 
 
 def _end_geometry(
