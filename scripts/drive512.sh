@@ -34,9 +34,10 @@ train geometry "$WORK/geometry" --preset drive512 --data "$WORK/data/train"
 train refiner "$WORK/refiner" --preset drive512 --data "$WORK/data/train" \
   --adapt-geometry "$WORK/geometry"
 train texture "$WORK/texture" --preset drive512 --data "$WORK/data/train"
+# --repair-tree mends Stage I's masks into trees (README: every vessel statistic within 10 %).
 [ -d "$WORK/synth-dual" ] || { log generate; synthmed generate --geometry "$WORK/geometry" \
-  --refiner "$WORK/refiner" --texture "$WORK/texture" --n "$N" --out "$WORK/synth-dual" \
-  --save-pipeline "$WORK/pipeline"; log "done generate"; }
+  --refiner "$WORK/refiner" --texture "$WORK/texture" --n "$N" --repair-tree \
+  --out "$WORK/synth-dual" --save-pipeline "$WORK/pipeline"; log "done generate"; }
 # Baselines for the side-by-side: the single GAN (128 px pairs: it has no refiner) and the
 # plain pipeline of issue 3 (default preset: no DiffAugment / EMA / refiner) at 128 px.
 [ -d "$WORK/data128" ] || synthmed prepare drive "$DRIVE" --res 128 --holdout 5 --out "$WORK/data128"
