@@ -248,8 +248,9 @@ class SynthMedPipeline:
         """Stage I: latents (N, z_dim) -> vessel masks and fields of view, (N, 1, R, R) bool."""
         g = self.geometry
         if self.refiner is None:
-            fov = (g.fov > 0.5).expand(len(z), 1, g.cfg.resolution, g.cfg.resolution)
-            return self._repaired((g(z)[:, -1:] > self._edge) & fov, fov), fov
+            m = g.binary_masks(z, self._edge)
+            fov = (g.fov > 0.5).expand_as(m)
+            return self._repaired(m, fov), fov
         coarse = coarse_masks(g, z)
         side = self.refiner.cfg.resolution
         fov = (self.refiner.fov > 0.5).expand(len(z), 1, side, side)

@@ -109,9 +109,9 @@ class MaskGenerator(nn.Module):
     def forward(self, z: torch.Tensor) -> torch.Tensor:
         return self.net(z[:, :, None, None])
 
-    def binary_masks(self, z: torch.Tensor) -> torch.Tensor:
-        """Binarised masks limited to the field of view: (N, 1, R, R) bool."""
-        return (self(z)[:, -1:] > 0) & (self.fov > 0.5)
+    def binary_masks(self, z: torch.Tensor, edge: float = 0.0) -> torch.Tensor:
+        """Masks cut at ``edge`` (tanh output), limited to the field of view: (N, 1, R, R) bool."""
+        return (self(z)[:, -1:] > edge) & (self.fov > 0.5)
 
 
 class MaskDiscriminator(nn.Module):
