@@ -27,7 +27,8 @@ train() {  # train STAGE RUN [flags...]: skipped when finished, resumed when int
   touch "$run/done"
   log "done $stage"
 }
-[ -d "$WORK/data" ] || synthmed prepare drive "$DRIVE" --res 512 --holdout 5 --out "$WORK/data"
+# prepare writes OUT/holdout after OUT/train: a split is finished when the holdout is there.
+[ -f "$WORK/data/holdout/dataset.json" ] || synthmed prepare drive "$DRIVE" --res 512 --holdout 5 --out "$WORK/data"
 # The recipe (the README's training time is the sum of these three runs). The refiner
 # adapts to the trained DCGAN's own coarse masks, so it comes after it.
 train geometry "$WORK/geometry" --preset drive512 --data "$WORK/data/train"
@@ -40,7 +41,7 @@ train texture "$WORK/texture" --preset drive512 --data "$WORK/data/train"
   --out "$WORK/synth-dual" --save-pipeline "$WORK/pipeline"; log "done generate"; }
 # Baselines for the side-by-side: the single GAN (128 px pairs: it has no refiner) and the
 # plain pipeline of issue 3 (default preset: no DiffAugment / EMA / refiner) at 128 px.
-[ -d "$WORK/data128" ] || synthmed prepare drive "$DRIVE" --res 128 --holdout 5 --out "$WORK/data128"
+[ -f "$WORK/data128/holdout/dataset.json" ] || synthmed prepare drive "$DRIVE" --res 128 --holdout 5 --out "$WORK/data128"
 train single "$WORK/single" --preset drive512 --data "$WORK/data/train" --steps 600
 train geometry "$WORK/plain-geometry" --data "$WORK/data128/train" --steps 600
 train texture "$WORK/plain-texture" --data "$WORK/data128/train" --steps 1000
