@@ -6,7 +6,7 @@ from torch import nn
 
 from synthmed.models.dcgan import GeometryConfig, MaskDiscriminator, MaskGenerator, MinibatchStd
 from synthmed.models.pix2pix import TextureConfig, UNetGenerator, patch_discriminator
-from synthmed.models.upsample import NearestUpConv
+from synthmed.models.upsample import PHASE_MIN_PIXELS, NearestUpConv, phase_upconv
 from synthmed.presets import preset
 
 
@@ -109,11 +109,12 @@ def test_bad_resolution_is_refused() -> None:
 
 @pytest.mark.parametrize("bias", [False, True])
 def test_fast_resize_convolution_equals_upsample_then_conv(bias: bool) -> None:
-    """NearestUpConv is an exact re-arrangement of nearest x2 + 3x3 conv, gradients too."""
+    """The phase convolution is an exact re-arrangement of nearest x2 + 3x3 conv, gradients
+    too."""
     torch.manual_seed(0)
     m = NearestUpConv(6, 5, bias=bias)
     x = torch.randn(2, 6, 7, 9, requires_grad=True)
-    fast, slow = m(x), nn.Sequential.forward(m, x)
+    fast, slow = phase_upconv(x, m[1]), nn.Sequential.forward(m, x)
     assert fast.shape == (2, 5, 14, 18)
     assert torch.allclose(fast, slow, atol=1e-5)
     params = [x, *m.parameters()]
@@ -123,6 +124,20 @@ def test_fast_resize_convolution_equals_upsample_then_conv(bias: bool) -> None:
         assert torch.allclose(a, b, rtol=1e-4, atol=1e-4)
     # Same parameter names as Sequential(Upsample, Conv2d): older saved models still load.
     assert set(m.state_dict()) == ({"1.weight", "1.bias"} if bias else {"1.weight"})
+
+
+@pytest.mark.parametrize("side", [4, 48])
+def test_resize_convolution_picks_a_path_by_size_with_the_same_result(side: int) -> None:
+    """Small inputs go through upsample-then-convolve, large ones through the phase
+    convolution (models/upsample.py); the module computes the same either way."""
+    torch.manual_seed(0)
+    m = NearestUpConv(3, 4)
+    x = torch.randn(1, 3, side, side)
+    phased = side * side >= PHASE_MIN_PIXELS
+    assert phased == (side == 48)
+    expected = nn.Sequential.forward(m, x)
+    assert torch.allclose(m(x), expected, atol=1e-5)
+    assert torch.allclose(phase_upconv(x, m[1]), expected, atol=1e-5)
 
 
 def test_style_code_is_an_input_of_the_generator() -> None:
