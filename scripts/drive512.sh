@@ -27,7 +27,8 @@ train() {  # train STAGE RUN [flags...]: skipped when finished, resumed when int
   touch "$run/done"
   log "done $stage"
 }
-# prepare writes OUT/holdout after OUT/train: a split is finished when the holdout is there.
+# prepare writes a split as one unit; the holdout check also catches a half split left by
+# versions before that (they wrote OUT/train first).
 [ -f "$WORK/data/holdout/dataset.json" ] || synthmed prepare drive "$DRIVE" --res 512 --holdout 5 --out "$WORK/data"
 # The recipe (the README's training time is the sum of these three runs). The refiner
 # adapts to the trained DCGAN's own coarse masks, so it comes after it.

@@ -426,3 +426,41 @@ def test_prepare_folder_with_whole_frame_fov(tmp_path: Path) -> None:
     assert (
         data.fov[0][:, RES // 2].all() and abs(int(data.fov[0][RES // 2].sum()) - RES * W / H) <= 1
     )
+
+
+def test_holdout_split_is_written_as_one_unit(tmp_path: Path, monkeypatch) -> None:
+    """A run killed while writing the holdout leaves the previous split whole (not a new
+    train/ beside an old or missing holdout/); a new split replaces an old one; a folder
+    holding anything else is refused."""
+    from synthmed.data.sources import phantom_dataset, save_split, split_holdout
+    from synthmed.errors import UserError
+
+    out = tmp_path / "split"
+    first = split_holdout(phantom_dataset(5, 32, seed=0), 2)
+    save_split(*first, out)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["split"]  # no temporary left
+
+    second = split_holdout(phantom_dataset(6, 32, seed=1), 2)
+    calls = []
+
+    def killed_at_holdout(self: PreparedDataset, folder: Path) -> Path:
+        calls.append(Path(folder).name)
+        if Path(folder).name == "holdout":
+            raise KeyboardInterrupt  # as a Ctrl-C between the two halves
+        return original(self, folder)
+
+    original = PreparedDataset.save
+    monkeypatch.setattr(PreparedDataset, "save", killed_at_holdout)
+    with pytest.raises(KeyboardInterrupt):
+        save_split(*second, out)
+    monkeypatch.undo()
+    assert calls == ["train", "holdout"]
+    assert len(PreparedDataset.load(out / "train")) == 3  # the first split, untouched
+    assert len(PreparedDataset.load(out / "holdout")) == 2
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["split"]
+
+    save_split(*second, out)
+    assert len(PreparedDataset.load(out / "train")) == 4
+    (out / "notes.txt").write_text("mine")
+    with pytest.raises(UserError, match="notes.txt.*not only a split"):
+        save_split(*second, out)

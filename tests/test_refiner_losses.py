@@ -59,6 +59,24 @@ def test_break_coarse_cuts_gaps_and_adds_specks_reproducibly() -> None:
     assert torch.equal(break_coarse(soft, 0.3, 0.1, gen()), break_coarse(soft, 0.3, 0.1, gen()))
 
 
+def test_break_coarse_on_distance_maps_cuts_to_far_background() -> None:
+    """With distance-map coarse masks (the drive512 preset's) a cut block reads as far
+    from any vessel, the value of an empty mask's map, and specks stay fainter than a
+    vessel's centre: the breaks mean the same as on soft masks."""
+    masks = torch.zeros(2, 1, 64, 64)
+    masks[:, :, 30:34, :] = 1  # one horizontal vessel 4 px wide
+    field = coarse_field(masks, 16, "distance", 12.0)
+    far = coarse_field(torch.zeros(1, 1, 64, 64), 16, "distance", 12.0)
+    assert torch.allclose(far, torch.full_like(far, -1.0))  # far background is -1
+    gen = torch.Generator().manual_seed(0)
+    cut = break_coarse(field, 0.5, 0.0, gen)
+    gone = (cut != field).squeeze(1)
+    assert gone.any() and torch.allclose(cut.squeeze(1)[gone], torch.tensor(-1.0))
+    dotted = break_coarse(field, 0.0, 0.2, torch.Generator().manual_seed(0))
+    centre = field[:, :, 7:9].max()
+    assert (dotted >= field).all() and dotted.max() <= centre + 1e-6
+
+
 def test_losses_at_known_logits() -> None:
     big = torch.full((4,), 50.0)
     # A perfect discriminator: ns loss ~0, hinge exactly 0 beyond the margin, lsgan 0 at 1/0.

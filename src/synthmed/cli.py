@@ -108,7 +108,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--holdout",
         type=int,
-        help="also split: OUT/train gets all but the last N (by name), OUT/holdout the last N",
+        help="also split: OUT/train gets all but the last N (by name), OUT/holdout the last N "
+        "(written together: a killed run leaves no half split)",
     )
 
     p = sub.add_parser("train", help="train one stage")
@@ -446,14 +447,13 @@ def _generate(args: argparse.Namespace) -> None:
 def run(args: argparse.Namespace) -> None:
     """Dispatch a parsed command line to the Python API."""
     if args.command == "prepare":
-        from synthmed.data.sources import prepare_source, split_holdout
+        from synthmed.data.sources import prepare_source, save_split, split_holdout
 
         res = args.res or (64 if args.kind == "phantom" else 512)
         data = prepare_source(args.kind, args.path, res, args.split, args.n, args.seed)
         if args.holdout:
             train, holdout = split_holdout(data, args.holdout)
-            train.save(Path(args.out) / "train")
-            holdout.save(Path(args.out) / "holdout")
+            save_split(train, holdout, args.out)
             print(f"{len(train)} + {len(holdout)} pairs written to {args.out}/train, /holdout")
         else:
             data.save(args.out)

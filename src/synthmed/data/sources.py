@@ -9,6 +9,7 @@ import numpy as np
 from synthmed.data.prepared import PreparedDataset, check_resolution, prepare_pairs, square_resize
 from synthmed.data.readers import find_chase, find_drive, find_paired_folder
 from synthmed.errors import UserError
+from synthmed.files import atomic_folder
 
 SOURCES = ("drive", "chase", "folder", "phantom")
 
@@ -102,3 +103,27 @@ def split_holdout(data: PreparedDataset, holdout: int) -> tuple[PreparedDataset,
         raise UserError(f"--holdout {holdout}: must be between 1 and {len(data) - 1}")
     order = sorted(range(len(data)), key=lambda i: data.names[i])
     return data.subset(order[:-holdout]), data.subset(order[-holdout:])
+
+
+SPLIT_PARTS = ("train", "holdout")
+
+
+def save_split(train: PreparedDataset, holdout: PreparedDataset, out: str | Path) -> Path:
+    """Write ``out/train`` and ``out/holdout`` as one unit: both are built in a temporary
+    folder that then takes the place of ``out``, so a killed run leaves the previous split
+    (or nothing), never a train half without its holdout. Replaces an earlier split in
+    ``out``; refuses a folder holding anything else."""
+    out = Path(out)
+    if out.exists() and not out.is_dir():
+        raise UserError(f"{out}: exists and is not a folder")
+    if out.is_dir():
+        others = sorted(p.name for p in out.iterdir() if p.name not in SPLIT_PARTS)
+        if others:
+            raise UserError(
+                f"{out}: holds {', '.join(others[:3])}, not only a split (train/, holdout/); "
+                "choose another --out"
+            )
+    with atomic_folder(out) as tmp:
+        train.save(tmp / "train")
+        holdout.save(tmp / "holdout")
+    return out
