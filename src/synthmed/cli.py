@@ -254,6 +254,14 @@ def build_parser() -> argparse.ArgumentParser:
         help="keep Stage II's decoder dropout on while sampling (pix2pix's test-time noise): "
         "varied renderings of like masks, still a function of --seed",
     )
+    p.add_argument(
+        "--tile",
+        type=int,
+        help="render Stage II in half-overlapping windows of this many px, blended (0: whole "
+        "images). Default: the crop Stage II trained on, read from its run folder or "
+        "pipeline.json; whole images if unknown. Windows keep the instance-norm statistics "
+        "training saw (whole images came out brighter)",
+    )
 
     from synthmed.evaluation.commands import add_parsers
 
@@ -408,7 +416,7 @@ def _generate(args: argparse.Namespace) -> None:
         from synthmed.data.sources import load_any
 
         texture = TextureModel.from_folder(
-            args.texture, args.device, args.precision, args.stochastic
+            args.texture, args.device, args.precision, args.stochastic, args.tile
         )
         data = load_any(args.masks, texture.texture.cfg.resolution)
         out = translate_dataset(texture, data, args.out, args.seed)
@@ -422,7 +430,7 @@ def _generate(args: argparse.Namespace) -> None:
     elif args.pipeline:
         keep = True if args.repair_tree is None else repair
         pipe = SynthMedPipeline.load(
-            args.pipeline, args.device, args.precision, args.stochastic, keep
+            args.pipeline, args.device, args.precision, args.stochastic, keep, args.tile
         )
     elif args.geometry and args.texture:
         pipe = SynthMedPipeline.from_folders(
@@ -433,11 +441,14 @@ def _generate(args: argparse.Namespace) -> None:
             args.refiner,
             args.stochastic,
             repair,
+            args.tile,
         )
     else:
         raise UserError("generate: give --pipeline, --single, or both --geometry and --texture")
     if args.stochastic and not isinstance(pipe, SynthMedPipeline):
         raise UserError("generate --stochastic: the single GAN has no Stage II dropout")
+    if args.tile and not isinstance(pipe, SynthMedPipeline):
+        raise UserError("generate --tile: the single GAN has no Stage II")
     if args.save_pipeline and isinstance(pipe, SynthMedPipeline):
         pipe.save(args.save_pipeline)
     out = generate_dataset(pipe, args.n, args.out, args.seed)

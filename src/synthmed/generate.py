@@ -54,6 +54,7 @@ def generate_dataset(
         "models": pipe.describe(),
         "precision": getattr(pipe, "precision", "float32"),
         "stochastic_texture": getattr(pipe, "stochastic", False),
+        "texture_tile": getattr(pipe, "tile", None),
         "tree_repair": getattr(pipe, "repair_spec", None),
     }
     return _write_dataset(Path(out), n, batches, manifest)
@@ -81,6 +82,7 @@ def translate_dataset(
         "models": texture.describe(),
         "precision": texture.precision,
         "stochastic_texture": texture.stochastic,
+        "texture_tile": texture.tile,
         "seed": seed,
         "masks_from": data.meta.get("source", "?"),
     }

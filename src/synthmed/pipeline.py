@@ -31,6 +31,62 @@ from synthmed.tree_repair import TreeRepair, repair_trees
 CHUNK = 16
 
 
+def _window(side: int, device: torch.device) -> torch.Tensor:
+    """Blending weights (side, side) of one tile: a tent, highest in the middle, > 0 at edges."""
+    ramp = 1 - (2 * (torch.arange(side, device=device) + 0.5) / side - 1).abs()
+    return ramp[:, None] * ramp[None, :]
+
+
+def check_tile(tile: int, side: int, net: UNetGenerator) -> int:
+    """``tile`` if Stage II can render ``side`` px images in half-overlapping windows of it
+    (0 or >= side: whole images), else a UserError."""
+    unit = 2 ** net.cfg.levels()
+    if tile < 0 or (0 < tile < side and (tile % unit or side % (tile // 2))):
+        raise UserError(
+            f"--tile {tile}: windows must be a multiple of {unit} px (the U-Net's levels) "
+            f"whose half divides the image side {side} px, or 0 for whole images"
+        )
+    return 0 if tile >= side else tile
+
+
+def training_crop(folder: Path) -> int:
+    """The crop side a Stage II run trained on (its ``options.json``), 0 if whole images or
+    unknown: sampling renders in windows of it by default (see :func:`render`)."""
+    options = folder.parent / "options.json" if folder.name == "generator" else None
+    if options is None or not options.is_file():
+        return 0
+    spec = read_json(options)
+    crop, side = spec.get("train", {}).get("crop", 0), spec.get("resolution", 0)
+    return crop if 0 < crop < side else 0
+
+
+def render(
+    net: UNetGenerator, cond: torch.Tensor, style: torch.Tensor | None, tile: int = 0
+) -> torch.Tensor:
+    """Stage II: conditions (N, 2, H, W) -> images (N, C, H, W) in [-1, 1].
+
+    ``tile`` 0 (or >= the image) renders whole images. Otherwise windows of ``tile`` px, half
+    overlapping and blended with tent weights, each with its image's style code. Why: Stage II
+    trains on crops, and its instance norms then see crop statistics; a whole 512 px image
+    normalised over four times the area came out brighter than the photos its codes came from
+    (measured on work/drive512-v11, each training image rendered from its own code: mean red
+    +13 whole, +1 in 256 px windows).
+    """
+    n, _, h, w = cond.shape
+    if not tile or (tile >= h and tile >= w):
+        return net(cond, style)
+    step = tile // 2
+    spots = [(y, x) for y in range(0, h - tile + 1, step) for x in range(0, w - tile + 1, step)]
+    weight = _window(tile, cond.device)
+    out = torch.zeros(n, net.cfg.out_channels, h, w, device=cond.device)
+    total = torch.zeros(h, w, device=cond.device)
+    for y, x in spots:  # one window at a time: memory stays that of a tile
+        piece = net(cond[..., y : y + tile, x : x + tile], style).float()
+        out[..., y : y + tile, x : x + tile] += piece * weight
+        total[y : y + tile, x : x + tile] += weight
+    return out / total
+
+
 def sampling_dropout(net: torch.nn.Module, on: bool) -> None:
     """Keep a network's dropout layers active (``on``) or not while the rest stays in eval mode.
 
@@ -95,6 +151,7 @@ class SynthMedPipeline:
         refiner: UNetGenerator | None = None,
         stochastic: bool = False,
         repair: TreeRepair | None = None,
+        tile: int = 0,
     ):
         g, t = geometry.cfg, texture.cfg
         if t.in_channels != 2:
@@ -138,6 +195,7 @@ class SynthMedPipeline:
             self.refiner.eval()
         self.stochastic = stochastic
         self.repair = repair
+        self.tile = check_tile(tile, side, texture)
         self.sources: dict[str, Path] = {}
 
     @property
@@ -174,12 +232,15 @@ class SynthMedPipeline:
         refiner: str | Path | None = None,
         stochastic: bool = False,
         repair: TreeRepair | None = None,
+        tile: int | None = None,
     ) -> SynthMedPipeline:
-        """Build from the run folders (or component folders) of ``synthmed train``."""
+        """Build from the run folders (or component folders) of ``synthmed train``. ``tile``
+        None: Stage II's training crop when its run folder records one (see :func:`render`)."""
         g, g_dir = load_generator(geometry, "geometry")
         t, t_dir = load_generator(texture, "texture")
         r, r_dir = load_generator(refiner, "refiner") if refiner else (None, None)
-        pipe = cls(g, t, device, precision, r, stochastic, repair)
+        tile = training_crop(t_dir) if tile is None else tile
+        pipe = cls(g, t, device, precision, r, stochastic, repair, tile)
         pipe.sources = {"geometry": g_dir, "texture": t_dir}
         if r_dir is not None:
             pipe.sources["refiner"] = r_dir
@@ -193,9 +254,11 @@ class SynthMedPipeline:
         precision: str = "auto",
         stochastic: bool = False,
         repair: TreeRepair | None | bool = True,
+        tile: int | None = None,
     ) -> SynthMedPipeline:
         """Load a folder written by :meth:`save`; ``repair`` True keeps the folder's own
-        Stage I repair (if any), False / None turns it off, settings replace it."""
+        Stage I repair (if any), False / None turns it off, settings replace it. ``tile``
+        None keeps the folder's Stage II window (whole images in folders saved before it)."""
         folder = Path(folder)
         spec = read_json(folder / "pipeline.json")  # fails clearly if not one
         refiner = folder / "refiner" if "refiner" in spec["stages"] else None
@@ -205,8 +268,9 @@ class SynthMedPipeline:
                 None if saved is None else TreeRepair.from_dict(saved, folder / "pipeline.json")
             )
         geometry, texture = folder / "geometry", folder / "texture"
+        tile = spec.get("texture_tile", 0) if tile is None else tile
         return cls.from_folders(
-            geometry, texture, device, precision, refiner, stochastic, repair or None
+            geometry, texture, device, precision, refiner, stochastic, repair or None, tile
         )
 
     def _stages(self) -> dict[str, torch.nn.Module]:
@@ -218,7 +282,12 @@ class SynthMedPipeline:
         folder = Path(folder)
         for name, net in self._stages().items():
             save_component(folder / name, net.cfg, net, name)
-        spec = {"version": __version__, "stages": self.describe(), "tree_repair": self.repair_spec}
+        spec = {
+            "version": __version__,
+            "stages": self.describe(),
+            "tree_repair": self.repair_spec,
+            "texture_tile": self.tile,
+        }
         write_json(folder / "pipeline.json", spec)
         self.sources = {name: folder / name for name in self._stages()}
 
@@ -240,7 +309,7 @@ class SynthMedPipeline:
             with autocast(self.device, self.dtype):
                 m, fov = self.masks(z)
                 style = self.texture.random_style(len(z), self.device)
-                return m, fov, self.texture(condition(m, fov), style).float()
+                return m, fov, render(self.texture, condition(m, fov), style, self.tile).float()
 
         return _sample(pairs, n, seed, self.geometry.cfg.z_dim, self.device)
 
@@ -353,12 +422,14 @@ class TextureModel:
         device: str = "auto",
         precision: str = "auto",
         stochastic: bool = False,
+        tile: int = 0,
     ):
         self.device = pick_device(device)
         self.dtype = pick_precision(precision, self.device)
         self.texture = texture.to(self.device, memory_format=torch.channels_last).eval()
         self.stochastic = stochastic  # decoder dropout on while translating
         sampling_dropout(self.texture, stochastic)
+        self.tile = tile  # checked against each batch's side in translate()
         self.source: Path | None = None
 
     @classmethod
@@ -368,10 +439,13 @@ class TextureModel:
         device: str = "auto",
         precision: str = "auto",
         stochastic: bool = False,
+        tile: int | None = None,
     ) -> TextureModel:
-        """Load a ``synthmed train texture`` run folder (or its ``generator/``)."""
+        """Load a ``synthmed train texture`` run folder (or its ``generator/``); ``tile``
+        None: its training crop when the run folder records one (see :func:`render`)."""
         t, t_dir = load_generator(folder, "texture")
-        model = cls(t, device, precision, stochastic)
+        tile = training_crop(t_dir) if tile is None else tile
+        model = cls(t, device, precision, stochastic, tile)
         model.source = t_dir
         return model
 
@@ -401,13 +475,14 @@ class TextureModel:
                 f"masks of {masks.shape[-2]}x{side} px do not fit the U-Net of {levels} levels "
                 f"(need multiples of {2**levels})"
             )
+        tile = check_tile(self.tile, side, self.texture)
         out = []
         for start in range(0, len(masks), CHUNK):
             m = torch.from_numpy(masks[start : start + CHUNK])[:, None].to(self.device)
             f = torch.from_numpy(fov[start : start + CHUNK])[:, None].to(self.device)
             with seeded(seed * 7919 + start, self.device), autocast(self.device, self.dtype):
                 style = self.texture.random_style(len(m), self.device)
-                img = self.texture(condition(m, f), style).float()
+                img = render(self.texture, condition(m, f), style, tile).float()
             img = ((img + 1) * 127.5).round().clamp(0, 255).to(torch.uint8) * f.bool()
             out.append(img.permute(0, 2, 3, 1).cpu().numpy())
         return np.concatenate(out)
