@@ -37,6 +37,7 @@ train refiner "$WORK/refiner" --preset drive512 --data "$WORK/data/train" \
   --adapt-geometry "$WORK/geometry"
 train texture "$WORK/texture" --preset drive512 --data "$WORK/data/train"
 # --repair-tree mends Stage I's masks into trees (README: every vessel statistic within 10 %).
+# Stage II renders in 256 px windows, the crop it trained on (generate --tile's default).
 [ -d "$WORK/synth-dual" ] || { log generate; synthmed generate --geometry "$WORK/geometry" \
   --refiner "$WORK/refiner" --texture "$WORK/texture" --n "$N" --repair-tree \
   --out "$WORK/synth-dual" --save-pipeline "$WORK/pipeline"; log "done generate"; }
