@@ -463,3 +463,28 @@ def test_train_zero_steps(tmp_path: Path, capsys, prepared: Path) -> None:
     argv = train("geometry", prepared, tmp_path / "run")
     argv[argv.index("--steps") + 1] = 0
     run_bad(capsys, argv, "--steps", tmp_path)
+
+
+def test_generate_killed_midway_leaves_no_folder(tmp_path: Path, comps: Path) -> None:
+    from synthmed.generate import generate_dataset
+    from synthmed.pipeline import SynthMedPipeline
+
+    pipe = SynthMedPipeline.from_folders(comps / "geometry", comps / "texture", device="cpu")
+    first = pipe.sample
+
+    def dies_on_the_second_batch(n: int, seed: int = 0):
+        if seed % 1_000_003:  # generate_dataset's batch b draws seed * 1_000_003 + b
+            raise KeyboardInterrupt
+        return first(n, seed)
+
+    pipe.sample = dies_on_the_second_batch
+    parent = tmp_path / "gen"
+    out = parent / "out"
+    out.mkdir(parents=True)  # an empty --out is allowed, and must still be empty after a failure
+    with pytest.raises(KeyboardInterrupt):
+        generate_dataset(pipe, 200, out)  # batches of 64: the second one dies
+    assert [p.name for p in parent.iterdir()] == ["out"] and not any(out.iterdir())
+    pipe.sample = first
+    generate_dataset(pipe, 3, out)
+    assert len(list((out / "images").iterdir())) == 3
+    assert [p.name for p in parent.iterdir()] == ["out"]  # no temporary left beside it

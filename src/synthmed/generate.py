@@ -10,8 +10,6 @@ alone on masks the user already has (:func:`translate_dataset`).
 
 from __future__ import annotations
 
-import shutil
-import tempfile
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -25,7 +23,7 @@ from tqdm import tqdm
 from synthmed import __version__
 from synthmed.data.prepared import PreparedDataset
 from synthmed.errors import UserError
-from synthmed.files import write_json
+from synthmed.files import atomic_folder, write_json
 from synthmed.pipeline import Samples, SingleGANPipeline, SynthMedPipeline, TextureModel
 
 BATCH = 64  # pairs generated per call to the pipeline (bounds memory, not the output)
@@ -121,20 +119,13 @@ def _save(array: np.ndarray, folder: Path, name: str) -> None:
 
 @contextmanager
 def _new_folder(out: Path) -> Iterator[Path]:
-    """A temporary folder beside ``out`` that becomes ``out`` when the block succeeds."""
+    """A temporary folder beside ``out`` that becomes ``out`` when the block succeeds; ``out``
+    must not exist or be an empty folder (a dataset is never overwritten)."""
     if out.exists() and not out.is_dir():
         raise UserError(f"{out}: exists and is not a folder")
     if out.exists() and any(out.iterdir()):
         raise UserError(f"{out}: folder exists and is not empty; choose another --out")
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
-    try:
+    with atomic_folder(out) as tmp:
         for sub in ("images", "masks", "fov"):
             (tmp / sub).mkdir()
         yield tmp
-        if out.exists():
-            out.rmdir()  # empty, checked above
-        tmp.rename(out)
-    finally:
-        if tmp.exists():
-            shutil.rmtree(tmp)
