@@ -47,8 +47,8 @@ def test_bench_recipe_projects_the_presets_training_time(tmp_path: Path) -> None
     """--recipe times each stage as `train --preset` builds it and multiplies by its steps."""
     from synthmed.presets import preset
 
-    out = tmp_path / "bench.json"
-    args = ["--recipe", "drive512", "--recipe-res", "128", "--steps", "1", "--out", str(out)]
+    out = tmp_path / "bench.json"  # --out a folder: the results go in it as bench.json
+    args = ["--recipe", "drive512", "--recipe-res", "128", "--steps", "1", "--out", str(tmp_path)]
     assert main(args) == 0
     r = json.loads(out.read_text())["recipe"]
     assert [s["stage"] for s in r["stages"]] == ["geometry", "refiner", "texture"]

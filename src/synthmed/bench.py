@@ -351,7 +351,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--res", type=int, nargs="+", default=[128, 256, 512])
     p.add_argument("--steps", type=int, default=5, help="timed steps per training case")
     p.add_argument("--generate-n", type=int, default=32, help="pairs per generation case")
-    p.add_argument("--out", default="bench.json", help="where to write the results")
+    p.add_argument(
+        "--out", default="bench.json", help="where to write the results (a folder: OUT/bench.json)"
+    )
     p.add_argument("--repository", action="store_true", help="run only the repository's load check")
     p.add_argument("--clients", type=int, default=8, help="load check: concurrent clients")
     p.add_argument(
@@ -361,6 +363,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--recipe-res", type=int, default=512, help="--recipe: data side (px)")
     p.add_argument("--case", help=argparse.SUPPRESS)  # internal: one case in this process
     args = p.parse_args(argv)
+    if Path(args.out).is_dir():  # decided now, not after minutes of measuring
+        args.out = str(Path(args.out) / "bench.json")
     if args.case:
         kind, *rest = args.case.split(":")
         if kind == "recipe":

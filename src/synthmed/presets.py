@@ -46,7 +46,8 @@ PRESETS: dict[str, dict[str, dict[str, Any]]] = {
     },
     # Full-resolution DRIVE on 2 CPU cores in under 2 hours (docs/drive512.md):
     # Stage I = DCGAN on 128 px soft masks + a refiner to 512 px; both pix2pix models train
-    # on 256 px crops and run on whole images; DiffAugment and EMA everywhere. Measured: a
+    # on 256 px crops; the refiner runs on whole images, Stage II in 256 px windows (whole
+    # images came out brighter: pipeline.render); DiffAugment and EMA everywhere. Measured: a
     # 64 px coarse mask lost half the tree (skeleton length -57 %, widths doubled); at 128 px
     # -27 % and +46 %. The refiner gets the coarse masks as they are (no noise): noise made
     # it draw wider vessels from the real coarse masks. A Dice + clDice term for the refiner:
