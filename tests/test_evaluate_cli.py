@@ -121,7 +121,8 @@ def test_evaluate_all_writes_the_report(work: Path) -> None:
     ):
         assert section in page, section
     assert "draw 25% of their training patches from the synthetic set" in page
-    assert "Judge sharpness on the sample grid" in page  # the domain encoder's caveat
+    assert "Judge sharpness by the sharpness table" in page  # the domain encoder's caveat
+    assert "<h3>Sharpness</h3>" in page and "variance of the Laplacian" in page
     assert page.count("data:image/png;base64,") == 4  # figures embedded: opens offline
     assert "<script" not in page
     assert len(list((out / "figures").glob("*.png"))) == 4

@@ -15,7 +15,12 @@ from synthmed.evaluation.features import (
     read_state_dict,
     train_domain_extractor,
 )
-from synthmed.evaluation.fidelity import intensity_kl, real_floor_kl
+from synthmed.evaluation.fidelity import (
+    compare_sharpness,
+    intensity_kl,
+    real_floor_kl,
+    sharpness,
+)
 from synthmed.evaluation.vessels import (
     compare_vessel_statistics,
     vessel_statistics,
@@ -68,6 +73,35 @@ def test_kl_grows_with_colour_shift_and_noise(real):
     low = intensity_kl(real, _with_images(real, _noised(real.images, 8)))["mean"]
     high = intensity_kl(real, _with_images(real, _noised(real.images, 32)))["mean"]
     assert 0 < low < high
+
+
+def _blurred(images: np.ndarray) -> np.ndarray:
+    from scipy import ndimage
+
+    return ndimage.uniform_filter(images.astype(float), size=(1, 3, 3, 1)).astype(np.uint8)
+
+
+def test_sharpness_falls_with_blur_and_rises_with_noise(real):
+    same = compare_sharpness(real, real)
+    assert same["ratio"] == pytest.approx(1.0) and same["real_median"] > 0
+    assert "variance of the Laplacian" in same["definition"]
+    blurred = compare_sharpness(real, _with_images(real, _blurred(real.images)))
+    noisy = compare_sharpness(real, _with_images(real, _noised(real.images, 8)))
+    assert blurred["ratio"] < 0.7 < 1.3 < noisy["ratio"]
+    q1, q3 = blurred["synth_quartiles"]
+    assert q1 <= blurred["synth_median"] <= q3
+
+
+def test_sharpness_ignores_the_black_surround_and_checks_its_input(real):
+    # Brightening everything outside the field of view changes nothing inside it.
+    images = real.images.copy()
+    images[real.fov == 0] = 255
+    assert np.allclose(sharpness(images, real.fov), sharpness(real.images, real.fov))
+    with pytest.raises(UserError, match="32 px"):
+        compare_sharpness(real, phantom_dataset(2, 32, seed=0))
+    empty = np.zeros_like(real.fov[:1])
+    with pytest.raises(UserError, match="field of view is empty"):
+        sharpness(real.images[:1], empty)
 
 
 def test_real_floor_is_small_positive_and_seeded(real):

@@ -152,6 +152,7 @@ def run(args: argparse.Namespace) -> None:
         s = result["sets"]["synthetic"]
         floor = result["kl_real_floor"]
         print(f"KL mean {s['kl']['mean']:.4f} (real-vs-real floor {floor['mean']:.4f})")
+        print(f"sharpness {s['sharpness']['ratio']:.3f} x real (variance of the Laplacian)")
         for name, v in s["vessels"].items():
             print(f"{name:>24}: {v['synth_mean']:9.3f} vs real {v['real_mean']:9.3f} "
                   f"({v['relative_difference_of_means']:+.1%})")  # fmt: skip

@@ -97,8 +97,20 @@ def fidelity_section(f: dict[str, Any]) -> str:
         f"<h3>Intensity histograms</h3><p class=note>{html.escape(f['kl_definition'])}. The "
         "floor is the same KL between two random halves of the real set (mean ± std).</p>",
         table(["set"] + channels + ["mean"], kl_rows),
-        "<h3>Vessel statistics (Stage I on its own)</h3>",
     ]
+    sharp = {name: st["sharpness"] for name, st in f["sets"].items() if "sharpness" in st}
+    if sharp:  # reports of versions before it have none
+        first = next(iter(sharp.values()))
+        rows = [["real (training)", first["real_median"], 1.0, ""]]
+        rows += [
+            [name, v["synth_median"], v["ratio"], " – ".join(fmt(q) for q in v["synth_quartiles"])]
+            for name, v in sharp.items()
+        ]
+        out += [
+            f"<h3>Sharpness</h3><p class=note>{html.escape(first['definition'])}.</p>",
+            table(["set", "median", "ratio to real", "quartiles"], rows),
+        ]
+    out.append("<h3>Vessel statistics (Stage I on its own)</h3>")
     for name, s in f["sets"].items():
         rows = []
         for k in VESSEL_STATS:
@@ -140,7 +152,7 @@ def fidelity_section(f: dict[str, Any]) -> str:
     caveat = (
         " The domain encoder (no Inception weights given) reads colour and layout far more "
         "than sharpness: on DRIVE a 9 px blur of the held-out photos moved their FID by 3 %. "
-        "Judge sharpness on the sample grid."
+        "Judge sharpness by the sharpness table and the sample grid."
         if domain
         else ""
     )

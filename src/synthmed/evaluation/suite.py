@@ -23,7 +23,12 @@ from synthmed.evaluation.features import (
     load_inception,
     train_domain_extractor,
 )
-from synthmed.evaluation.fidelity import intensity_kl, kl_definition, real_floor_kl
+from synthmed.evaluation.fidelity import (
+    compare_sharpness,
+    intensity_kl,
+    kl_definition,
+    real_floor_kl,
+)
 from synthmed.evaluation.memorisation import nearest_neighbours
 from synthmed.evaluation.utility import SegmentationRecipe, evaluate_utility
 from synthmed.evaluation.vessels import compare_vessel_statistics, vessel_statistics
@@ -49,7 +54,8 @@ def evaluate_fidelity(
     reference: PreparedDataset | None = None,
     bins: int = 64,
 ) -> dict[str, Any]:
-    """KL of intensity histograms, vessel statistics and feature metrics of each set vs real.
+    """KL of intensity histograms, sharpness, vessel statistics and feature metrics of each
+    set vs real.
 
     Args:
         real: the real set the generators learnt from.
@@ -78,6 +84,7 @@ def evaluate_fidelity(
                 (data.masks, data.fov), (real.masks, real.fov), held_out
             ),
             "kl": intensity_kl(real, data, bins),
+            "sharpness": compare_sharpness(real, data),
             "vessels": compare_vessel_statistics(
                 real_vessels, vessel_statistics(data.masks, data.fov)
             ),
