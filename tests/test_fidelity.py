@@ -88,6 +88,8 @@ def test_sharpness_falls_with_blur_and_rises_with_noise(real):
     blurred = compare_sharpness(real, _with_images(real, _blurred(real.images)))
     noisy = compare_sharpness(real, _with_images(real, _noised(real.images, 8)))
     assert blurred["ratio"] < 0.7 < 1.3 < noisy["ratio"]
+    known = compare_sharpness(real, real, real_median=same["real_median"] / 2)
+    assert known["ratio"] == pytest.approx(2.0)  # a given real median is used as it is
     q1, q3 = blurred["synth_quartiles"]
     assert q1 <= blurred["synth_median"] <= q3
 

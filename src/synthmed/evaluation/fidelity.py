@@ -15,6 +15,7 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
+from scipy import ndimage
 from scipy.stats import entropy
 
 from synthmed.data.prepared import PreparedDataset
@@ -160,8 +161,6 @@ def sharpness(images: np.ndarray, fov: np.ndarray, margin: int = 4) -> np.ndarra
     synthetic images need their own check. The FOV is eroded by ``margin`` px so that its
     edge (a step from black) does not count; images (N, H, W, C) uint8, fov (N, H, W).
     """
-    from scipy import ndimage
-
     out = np.empty(len(images))
     for i, (image, field) in enumerate(zip(images, fov, strict=True)):
         grey = image.astype(np.float64).mean(axis=-1)
@@ -173,19 +172,23 @@ def sharpness(images: np.ndarray, fov: np.ndarray, margin: int = 4) -> np.ndarra
 
 
 def compare_sharpness(
-    real: PreparedDataset, synth: PreparedDataset, margin: int = 4
+    real: PreparedDataset,
+    synth: PreparedDataset,
+    margin: int = 4,
+    real_median: float | None = None,
 ) -> dict[str, Any]:
     """Median sharpness of ``synth`` against ``real``'s, at their (common) resolution.
 
-    Returns ``real_median``, ``synth_median``, ``ratio`` (synthetic / real; 1 = as sharp),
-    ``synth_quartiles`` and ``definition``.
+    ``real_median``: ``real``'s median sharpness when already known (several sets scored
+    against one real set need it once). Returns ``real_median``, ``synth_median``, ``ratio``
+    (synthetic / real; 1 = as sharp), ``synth_quartiles`` and ``definition``.
     """
     if real.resolution != synth.resolution:
         raise UserError(
             f"sharpness: real images are {real.resolution} px but synthetic ones "
             f"{synth.resolution} px; load both at one resolution"
         )
-    r = np.median(sharpness(real.images, real.fov, margin))
+    r = np.median(sharpness(real.images, real.fov, margin)) if real_median is None else real_median
     s = sharpness(synth.images, synth.fov, margin)
     return {
         "real_median": float(r),

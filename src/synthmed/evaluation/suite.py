@@ -12,6 +12,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 
 from synthmed import __version__
@@ -28,6 +29,7 @@ from synthmed.evaluation.fidelity import (
     intensity_kl,
     kl_definition,
     real_floor_kl,
+    sharpness,
 )
 from synthmed.evaluation.memorisation import nearest_neighbours
 from synthmed.evaluation.utility import SegmentationRecipe, evaluate_utility
@@ -69,6 +71,7 @@ def evaluate_fidelity(
     if reference is not None:
         sets = {"real (held-out)": reference, **sets}
     real_vessels = vessel_statistics(real.masks, real.fov)
+    real_sharpness = float(np.median(sharpness(real.images, real.fov)))
     out: dict[str, Any] = {
         "kl_definition": kl_definition(bins),
         "kl_real_floor": real_floor_kl(real, bins),
@@ -84,7 +87,7 @@ def evaluate_fidelity(
                 (data.masks, data.fov), (real.masks, real.fov), held_out
             ),
             "kl": intensity_kl(real, data, bins),
-            "sharpness": compare_sharpness(real, data),
+            "sharpness": compare_sharpness(real, data, real_median=real_sharpness),
             "vessels": compare_vessel_statistics(
                 real_vessels, vessel_statistics(data.masks, data.fov)
             ),
