@@ -121,6 +121,9 @@ def test_evaluate_all_writes_the_report(work: Path) -> None:
     ):
         assert section in page, section
     assert "draw 25% of their training patches from the synthetic set" in page
+    gains = metrics["utility"]["f1_gain_over_real"]
+    assert set(gains) == set(arms) - {"real"} and "paired bootstrap" in page
+    assert "95 % interval over the test images" in page
     assert "Judge sharpness by the sharpness table" in page  # the domain encoder's caveat
     assert "<h3>Sharpness</h3>" in page and "variance of the Laplacian" in page
     assert page.count("data:image/png;base64,") == 4  # figures embedded: opens offline
@@ -155,6 +158,7 @@ def test_evaluate_utility_and_fidelity_commands(work: Path, capsys) -> None:
     )
     result = json.loads((out / "utility.json").read_text())
     assert result["seeds"] == [0, 1] and len(result["arms"]["real"]["per_seed"]) == 2
+    assert "F1 - real" in capsys.readouterr().out  # with its interval over the test images
     assert (
         main(
             [

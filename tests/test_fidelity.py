@@ -23,6 +23,7 @@ from synthmed.evaluation.fidelity import (
 )
 from synthmed.evaluation.vessels import (
     compare_vessel_statistics,
+    disc_side_weights,
     vessel_statistics,
     width_histograms,
 )
@@ -142,6 +143,20 @@ def test_vessel_statistics_of_drawn_shapes():
     # Each 40 px line loses about its half-width at each end to the skeleton.
     assert 2 * 36 / 64 <= s["skeleton_length"][1] <= 2 * 40 / 64
     assert s["vessel_fraction"][1] == pytest.approx(2 * 3 * 40 / fov[1].sum())
+    assert s["disc_lateralisation"].tolist() == [0, 0]  # both drawn symmetric about the middle
+
+
+def test_disc_lateralisation_sees_where_the_thick_vessels_gather():
+    """A thick trunk at one side and thin vessels across: lateralised towards the trunk,
+    the same mirrored; a mask without vessels scores 0."""
+    mask = np.zeros((64, 64), np.uint8)
+    mask[20:40, 4:14] = 1
+    mask[10, 4:60] = mask[50, 4:60] = 1
+    masks = np.stack([mask, mask[:, ::-1], np.zeros_like(mask)])
+    lat = vessel_statistics(masks, np.ones_like(masks))["disc_lateralisation"]
+    assert lat[0] > 0.8 and lat[1] == pytest.approx(lat[0]) and lat[2] == 0
+    left, right = disc_side_weights(mask.astype(bool))
+    assert left > 10 * right
 
 
 def test_compare_vessel_statistics():

@@ -16,6 +16,7 @@ from synthmed.data.prepared import square_resize
 from synthmed.data.sources import phantom_dataset, prepare_source
 from synthmed.errors import UserError
 from synthmed.evaluation.protocol import (
+    image_counts,
     load_native_truths,
     native_truth,
     score_dataset,
@@ -28,6 +29,7 @@ from synthmed.evaluation.utility import (
     build_network,
     evaluate_arm,
     evaluate_utility,
+    f1_gain_interval,
     predict,
     sample_patches,
     train_segmenter,
@@ -89,6 +91,41 @@ def test_pooling_and_auc_match_monai() -> None:
     assert pooled == pytest.approx(flat)
     monai_auc = compute_roc_auc(torch.from_numpy(inside[0]), torch.from_numpy(inside[1]))
     assert pooled["auc"] == pytest.approx(monai_auc)
+
+
+def test_image_counts_add_up_to_the_pooled_f1() -> None:
+    (t1, f1), (t2, f2) = _truth_and_fov(0), _truth_and_fov(1, (30, 50))
+    rng = np.random.default_rng(3)
+    p1, p2 = (rng.random(t.shape) * 0.6 + 0.4 * t for t in (t1, t2))
+    counts = image_counts([p1, p2], [t1, t2], [f1, f2])
+    assert counts.shape == (2, 3) and counts.dtype == np.int64
+    tp, fp, fn = counts.sum(0)
+    pooled = segmentation_scores([p1, p2], [t1, t2], [f1, f2])["f1"]
+    assert 2 * tp / (2 * tp + fp + fn) == pytest.approx(pooled)
+    one = segmentation_scores(p2[None], t2[None], f2[None])["f1"]
+    assert 2 * counts[1, 0] / (2 * counts[1, 0] + counts[1, 1:].sum()) == pytest.approx(one)
+
+
+def _arm(per_seed_counts: list[list[list[int]]]) -> dict:
+    return {"per_seed": [{"image_counts": c} for c in per_seed_counts]}
+
+
+def test_f1_gain_interval_resamples_the_test_images() -> None:
+    """Same counts: gain and interval 0. An arm better on every image: the whole interval
+    above 0. Better on one image only: the interval reaches below what it gains on the whole
+    set. Results without per-image counts: None."""
+    real = _arm([[[80, 20, 20], [50, 10, 40], [70, 30, 10]]] * 2)
+    same = f1_gain_interval(real, real, draws=500)
+    assert same["gain"] == 0 and same["interval"] == [0, 0]
+    better = _arm([[[90, 15, 10], [60, 10, 30], [75, 25, 5]]] * 2)
+    up = f1_gain_interval(better, real, draws=500)
+    assert up["gain"] > 0 and up["interval"][0] > 0 and up["share_of_draws_above_0"] == 1
+    assert "3 test images" in up["method"] and up["level"] == 0.95
+    one = _arm([[[80, 20, 20], [80, 10, 10], [70, 30, 10]]] * 2)
+    lucky = f1_gain_interval(one, real, draws=2000)
+    assert lucky["interval"][0] < lucky["gain"] < lucky["interval"][1]
+    assert f1_gain_interval(one, real, draws=2000) == lucky  # seeded: the same interval
+    assert f1_gain_interval({"per_seed": [{"f1": 0.8}]}, real) is None
 
 
 def _native_example(h: int = 150, w: int = 130) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -153,6 +190,13 @@ def test_evaluate_utility_all_arms_and_determinism() -> None:
         assert SCORES | {"seconds"} <= set(arm["mean"]) and set(arm["mean"]) == set(arm["std"])
         assert [r["seed"] for r in arm["per_seed"]] == [0, 1]
     assert result["arms"]["real+synthetic"]["train_sizes"] == [4, 4]
+    assert set(result["f1_gain_over_real"]) == {"synthetic", "real+synthetic"}
+    gain = result["f1_gain_over_real"]["synthetic"]
+    f1 = {a: result["arms"][a]["mean"]["f1"] for a in ("real", "synthetic")}
+    assert gain["gain"] == pytest.approx(f1["synthetic"] - f1["real"])
+    assert gain["interval"][0] <= gain["interval"][1]
+    counts = result["arms"]["real"]["per_seed"][0]["image_counts"]
+    assert len(counts) == len(test) and all(len(c) == 3 for c in counts)
     again = evaluate_arm([real], test, recipe, seeds=(0,), device="cpu", progress=False)
     first = result["arms"]["real"]["per_seed"][0]
     assert {k: again["per_seed"][0][k] for k in SCORES} == {k: first[k] for k in SCORES}

@@ -124,6 +124,7 @@ def run(args: argparse.Namespace) -> None:
     synthetic = _load(args.synthetic, res, resize=True)
     command = "synthmed " + " ".join(shlex.quote(a) for a in sys.argv[1:])
     if args.evaluation == "utility":
+        from synthmed.evaluation.report import gain_text
         from synthmed.evaluation.utility import evaluate_utility
 
         result = evaluate_utility(
@@ -137,9 +138,12 @@ def run(args: argparse.Namespace) -> None:
             real_subsets=tuple(args.real_subsets),
             synthetic_share=args.synthetic_share,
         )
+        gains = result.get("f1_gain_over_real", {})
         for arm, r in result["arms"].items():
             m, s = r["mean"], r["std"]
-            print(f"{arm:>20}: F1 {m['f1']:.4f} ± {s['f1']:.4f}   AUC {m['auc']:.4f}")
+            gain = gain_text(gains.get(arm))
+            gain = f"   F1 - real {gain} (95 % interval over the test images)" if gain else ""
+            print(f"{arm:>20}: F1 {m['f1']:.4f} ± {s['f1']:.4f}   AUC {m['auc']:.4f}{gain}")
     elif args.evaluation == "fidelity":
         from synthmed.evaluation.suite import evaluate_fidelity, pick_extractor
 
@@ -182,7 +186,7 @@ def run(args: argparse.Namespace) -> None:
 
 def _run_all(args: argparse.Namespace, res: int, synthetic: Any, command: str) -> None:
     from synthmed.evaluation import plots
-    from synthmed.evaluation.report import write_report
+    from synthmed.evaluation.report import gain_text, write_report
     from synthmed.evaluation.suite import evaluate_all, machine, pick_extractor
     from synthmed.evaluation.utility import budget_recipe
 
@@ -219,8 +223,11 @@ def _run_all(args: argparse.Namespace, res: int, synthetic: Any, command: str) -
         "vessel_widths": plots.widths_figure({"real": real_train, **sets}),
     }
     path = write_report(args.out, metrics, figures)
+    gains = metrics["utility"].get("f1_gain_over_real", {})
     for arm, r in metrics["utility"]["arms"].items():
-        print(f"{arm:>28}: F1 {r['mean']['f1']:.4f} ± {r['std']['f1']:.4f}")
+        gain = gain_text(gains.get(arm))
+        gain = f"   F1 - real {gain} (95 % interval over the test images)" if gain else ""
+        print(f"{arm:>28}: F1 {r['mean']['f1']:.4f} ± {r['std']['f1']:.4f}{gain}")
     print(f"report: {path}")
 
 

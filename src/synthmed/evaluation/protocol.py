@@ -150,19 +150,58 @@ def segmentation_scores(
     return out
 
 
-def score_dataset(
+def image_counts(
+    prob: np.ndarray | Sequence[np.ndarray],
+    truth: np.ndarray | Sequence[np.ndarray],
+    fov: np.ndarray | Sequence[np.ndarray],
+    threshold: float = 0.5,
+) -> np.ndarray:
+    """Per image, the true positives, false positives and false negatives inside the FOV:
+    (N, 3) int64. Summed over any selection of images they give that selection's pooled F1,
+    which is what resampling the test images needs (``utility.f1_gain_interval``)."""
+    rows = []
+    for p, t, f in zip(_as_list(prob), _as_list(truth), _as_list(fov), strict=True):
+        inside, label = f > 0, t > 0
+        predicted = (np.asarray(p) >= threshold) & inside
+        tp = np.count_nonzero(predicted & label)
+        rows.append(
+            (
+                tp,
+                np.count_nonzero(predicted & ~label),
+                np.count_nonzero(~predicted & label & inside),
+            )
+        )
+    return np.array(rows, dtype=np.int64).reshape(-1, 3)
+
+
+def score_images(
     prob: np.ndarray,
     data: PreparedDataset,
     native: list[NativeTruth] | None = None,
     threshold: float = 0.5,
-) -> dict[str, float]:
-    """Score working-resolution predictions (N, R, R) for the samples of ``data``.
+) -> tuple[dict[str, float], np.ndarray]:
+    """Score working-resolution predictions (N, R, R) for the samples of ``data``: the pooled
+    scores of :func:`segmentation_scores` and the per-image counts of :func:`image_counts`.
 
     With ``native`` (from :func:`load_native_truths`) the predictions are mapped back to each
     image's native size and scored against the original files, per the DRIVE protocol;
     without it they are scored at the working resolution inside the prepared FOV.
     """
     if native is None:
-        return segmentation_scores(prob, data.masks, data.fov, threshold)
-    mapped = [to_native(p, t) for p, t in zip(prob, data.meta["transforms"], strict=True)]
-    return segmentation_scores(mapped, [t for t, _ in native], [f for _, f in native], threshold)
+        truths, fovs = data.masks, data.fov
+        preds: np.ndarray | list[np.ndarray] = prob
+    else:
+        preds = [to_native(p, t) for p, t in zip(prob, data.meta["transforms"], strict=True)]
+        truths, fovs = [t for t, _ in native], [f for _, f in native]
+    pooled = segmentation_scores(preds, truths, fovs, threshold)
+    return pooled, image_counts(preds, truths, fovs, threshold)
+
+
+def score_dataset(
+    prob: np.ndarray,
+    data: PreparedDataset,
+    native: list[NativeTruth] | None = None,
+    threshold: float = 0.5,
+) -> dict[str, float]:
+    """The pooled scores of :func:`score_images` only."""
+    return score_images(prob, data, native, threshold)[0]

@@ -49,10 +49,17 @@ def mean_std(summary: dict[str, Any], key: str) -> str:
 
 def utility_section(u: dict[str, Any]) -> str:
     """Table of the segmentation scores of every arm, mean ± std over seeds."""
+    gains = u.get("f1_gain_over_real") or {}  # reports before the intervals have none
     rows = [
-        [arm] + [mean_std(r, k) for k in UTILITY_SCORES] + [u["f1_relative_to_real"].get(arm)]
+        [arm]
+        + [mean_std(r, k) for k in UTILITY_SCORES]
+        + [u["f1_relative_to_real"].get(arm)]
+        + ([gain_text(gains.get(arm))] if gains else [])
         for arm, r in u["arms"].items()
     ]
+    header = ["arm", *UTILITY_SCORES, "F1 / real F1"]
+    if gains:
+        header.append("F1 − real F1 (95 % interval over the test images)")
     recipe = ", ".join(f"{k}={v}" for k, v in u["recipe"].items())
     curve = ""
     if any(arm.startswith("real (") for arm in u["arms"]):
@@ -73,10 +80,27 @@ def utility_section(u: dict[str, Any]) -> str:
         f"<p class=note>Same segmentation recipe and step budget for every arm ({recipe}); "
         f"seeds {u['seeds']}; scores on the held-out real images at native size, pixels inside "
         "the field-of-view mask only, threshold 0.5; F1 = Dice of the vessel class.</p>"
-        + table(["arm"] + list(UTILITY_SCORES) + ["F1 / real F1"], rows)
+        + table(header, rows)
+        + (GAIN_NOTE if gains else "")
         + curve
         + mix
     )
+
+
+GAIN_NOTE = (
+    "<p class=note>The interval comes from a paired bootstrap over the held-out images: each "
+    "draw takes as many of them as there are, with replacement, and scores every arm and "
+    "seed on the same draw. With few test images, which images were held out moves F1 more "
+    "than the seeds do; the ± columns show only the seeds' spread.</p>"
+)
+
+
+def gain_text(gain: dict[str, Any] | None) -> str:
+    """'+0.0094 (+0.0021 … +0.0160)' for an arm's F1 gain over real, '' without one."""
+    if not gain:
+        return ""
+    lo, hi = gain["interval"]
+    return f"{gain['gain']:+.4f} ({lo:+.4f} … {hi:+.4f})"
 
 
 def fidelity_section(f: dict[str, Any]) -> str:

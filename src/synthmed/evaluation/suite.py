@@ -32,7 +32,7 @@ from synthmed.evaluation.fidelity import (
     sharpness,
 )
 from synthmed.evaluation.memorisation import nearest_neighbours
-from synthmed.evaluation.utility import SegmentationRecipe, evaluate_utility
+from synthmed.evaluation.utility import SegmentationRecipe, evaluate_utility, f1_gain_interval
 from synthmed.evaluation.vessels import compare_vessel_statistics, vessel_statistics
 
 
@@ -160,6 +160,9 @@ def evaluate_all(
             "f1_relative_to_real": {
                 k: (v["mean"]["f1"] / real_f1 if real_f1 else float("nan"))
                 for k, v in utility.items()
+            },
+            "f1_gain_over_real": {
+                k: f1_gain_interval(v, utility["real"]) for k, v in utility.items() if k != "real"
             },
         },
         "fidelity": evaluate_fidelity(

@@ -27,7 +27,7 @@ from tqdm import tqdm
 from synthmed.data.prepared import PreparedDataset
 from synthmed.device import pick_device
 from synthmed.errors import UserError
-from synthmed.evaluation.protocol import load_native_truths, score_dataset
+from synthmed.evaluation.protocol import load_native_truths, score_images
 
 ARMS = ("real", "synthetic", "real+synthetic")
 
@@ -226,7 +226,8 @@ def evaluate_arm(
 
     Scores follow the DRIVE protocol at native size when ``test`` records its original files
     (and ``at_native``), otherwise they are taken at the working resolution inside the
-    prepared FOV (phantom data). ``seconds`` is the wall time of one seed's train + test.
+    prepared FOV (phantom data). ``seconds`` is the wall time of one seed's train + test;
+    ``image_counts`` holds each test image's [tp, fp, fn], for :func:`f1_gain_interval`.
     """
     _check_compatible([*train_sets, test], f"arm {name}")
     device = pick_device(str(device))
@@ -237,15 +238,61 @@ def evaluate_arm(
         desc = f"{name} seed {seed}"
         model = train_segmenter(train_sets, recipe, seed, device, progress, desc, weights)
         prob = predict(model, test, device, recipe.patch, recipe.overlap)
-        scores = score_dataset(prob, test, native, recipe.threshold)
-        per_seed.append({"seed": seed, **scores, "seconds": time.perf_counter() - start})
-    values = {k: np.array([r[k] for r in per_seed]) for k in per_seed[0] if k != "seed"}
+        scores, counts = score_images(prob, test, native, recipe.threshold)
+        seconds = time.perf_counter() - start
+        per_seed.append({"seed": seed, **scores, "seconds": seconds, "image_counts": counts})
+    for r in per_seed:  # as JSON: a list per test image of [tp, fp, fn]
+        r["image_counts"] = r["image_counts"].tolist()
+    scalar = [k for k in per_seed[0] if k not in ("seed", "image_counts")]
+    values = {k: np.array([r[k] for r in per_seed]) for k in scalar}
     mean = {k: float(v.mean()) for k, v in values.items()}
     ddof = 1 if len(per_seed) > 1 else 0  # sample std over seeds; 0 for a single seed
     std = {k: float(v.std(ddof=ddof)) for k, v in values.items()}
     scored_at = "working" if native is None else "native"
     sizes = [len(s) for s in train_sets]
     return dict(train_sizes=sizes, scored_at=scored_at, mean=mean, std=std, per_seed=per_seed)
+
+
+def _pooled_f1(counts: np.ndarray, draws: np.ndarray) -> np.ndarray:
+    """Mean over seeds of the pooled F1 of each draw: ``counts`` (seeds, images, 3) holds
+    [tp, fp, fn]; ``draws`` (D, images) how often each image is taken. Returns (D,)."""
+    summed = np.einsum("di,sik->sdk", draws, counts.astype(np.float64))
+    tp, fp, fn = summed[..., 0], summed[..., 1], summed[..., 2]
+    f1 = np.divide(2 * tp, 2 * tp + fp + fn, out=np.zeros_like(tp), where=2 * tp + fp + fn > 0)
+    return f1.mean(0)
+
+
+def f1_gain_interval(
+    arm: dict[str, Any], real: dict[str, Any], draws: int = 10_000, level: float = 0.95
+) -> dict[str, Any] | None:
+    """How far an arm's mean F1 is above the real arm's, with an interval for the choice of
+    test images: a paired bootstrap over the test images (each draw takes as many images as
+    the test set, with replacement, and scores both arms, every seed, on the same draw).
+
+    The seeds' spread says how much training noise moves a score; with a handful of test
+    images, which images were held out moves it more, and only this interval shows it.
+    Returns None for results without per-image counts (written before they were kept).
+    """
+    try:
+        a = np.array([r["image_counts"] for r in arm["per_seed"]])
+        b = np.array([r["image_counts"] for r in real["per_seed"]])
+    except KeyError:
+        return None
+    n = a.shape[1]
+    rng = np.random.default_rng(0)  # fixed: the same report gives the same interval
+    picks = rng.integers(0, n, size=(draws, n))
+    taken = np.zeros((draws, n))
+    np.add.at(taken, (np.arange(draws)[:, None], picks), 1)
+    gain = _pooled_f1(a, taken) - _pooled_f1(b, taken)
+    whole = np.ones((1, n))
+    lo, hi = np.quantile(gain, [(1 - level) / 2, (1 + level) / 2])
+    return {
+        "gain": float(_pooled_f1(a, whole)[0] - _pooled_f1(b, whole)[0]),
+        "interval": [float(lo), float(hi)],
+        "level": level,
+        "share_of_draws_above_0": float(np.mean(gain > 0)),
+        "method": f"paired bootstrap over the {n} test images, {draws} draws",
+    }
 
 
 def evaluate_utility(
@@ -321,4 +368,6 @@ def evaluate_utility(
         nan = float("nan")
         relative = {a: r["mean"]["f1"] / real_f1 if real_f1 else nan for a, r in results.items()}
         out["f1_relative_to_real"] = relative
+        gains = {a: f1_gain_interval(r, results["real"]) for a, r in results.items() if a != "real"}
+        out["f1_gain_over_real"] = gains
     return out

@@ -26,7 +26,9 @@ STATISTICS = (
     "end_points",
     "mean_width",
     "components",
+    "disc_lateralisation",
 )
+SIDE_BAND = 0.4  # share of the width on each side weighed by the disc's lateralisation
 REFERENCE_SIDE = 512  # widths are reported as pixels at this side
 _EIGHT_CONNECTED = np.ones((3, 3), dtype=bool)
 _NEIGHBOURS = np.array([[1, 1, 1], [1, 0, 1], [1, 1, 1]], dtype=np.uint8)
@@ -42,21 +44,43 @@ def _check(masks: np.ndarray, fov: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return masks.astype(bool) & fov, fov
 
 
-def _skeleton_and_widths(mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def _skeleton_and_widths(
+    mask: np.ndarray, distance: np.ndarray | None = None
+) -> tuple[np.ndarray, np.ndarray]:
     """The 1-pixel skeleton and the vessel width (pixels) at each skeleton pixel.
 
     The Euclidean distance transform at a centre-line pixel measures to the *centre* of the
     nearest background pixel, half a pixel beyond the vessel edge on each side, so a vessel
     drawn w pixels wide gives 2 * d = w + 1 on its centre line: subtract that one pixel.
+    ``distance``: the mask's distance transform, when the caller has it.
     """
     skeleton = skeletonize(mask)
-    distance = ndimage.distance_transform_edt(mask)
+    if distance is None:
+        distance = ndimage.distance_transform_edt(mask)
     return skeleton, 2.0 * distance[skeleton] - 1.0
+
+
+def disc_side_weights(mask: np.ndarray, distance: np.ndarray | None = None) -> tuple[float, float]:
+    """Where the thick vessels gather: the squared distance to the background summed over
+    the vessel pixels of the left and of the right :data:`SIDE_BAND` of the width.
+
+    The widest vessels converge at the optic disc, which sits at the left or the right of a
+    fundus photo, so the heavier side is the disc's (on the 20 DRIVE training masks the
+    left weight's share is 0.16-0.29 or 0.74-0.77, and 0.52 for the one whose disc is near
+    the centre). A net of vessels without a disc weighs both sides alike.
+    """
+    if distance is None:
+        distance = ndimage.distance_transform_edt(mask)
+    weight = distance**2
+    band = int(mask.shape[1] * SIDE_BAND)
+    return float(weight[:, :band].sum()), float(weight[:, mask.shape[1] - band :].sum())
 
 
 def _image_statistics(mask: np.ndarray, fov: np.ndarray) -> dict[str, float]:
     side = mask.shape[1]
-    skeleton, widths = _skeleton_and_widths(mask)
+    distance = ndimage.distance_transform_edt(mask)
+    skeleton, widths = _skeleton_and_widths(mask, distance)
+    left, right = disc_side_weights(mask, distance)
     neighbours = ndimage.convolve(skeleton.astype(np.uint8), _NEIGHBOURS, mode="constant")
     neighbours = np.where(skeleton, neighbours, 0)
     # Around a junction several adjacent skeleton pixels each have >= 3 neighbours (a plus
@@ -72,6 +96,7 @@ def _image_statistics(mask: np.ndarray, fov: np.ndarray) -> dict[str, float]:
         # An empty mask has no width; 0 keeps the per-image arrays finite for the distances.
         "mean_width": float(widths.mean() / side * REFERENCE_SIDE) if widths.size else 0.0,
         "components": float(components),
+        "disc_lateralisation": abs(left - right) / (left + right) if left + right else 0.0,
     }
 
 
@@ -88,7 +113,9 @@ def vessel_statistics(masks: np.ndarray, fov: np.ndarray) -> dict[str, np.ndarra
         / image side), ``branch_points`` (junctions: 8-connected clusters of skeleton pixels
         with >= 3 skeleton neighbours), ``end_points`` (skeleton pixels with exactly one),
         ``mean_width`` (mean vessel width along the skeleton, in pixels at 512) and
-        ``components`` (8-connected components of the mask).
+        ``components`` (8-connected components of the mask) and ``disc_lateralisation``
+        (|L - R| / (L + R) of :func:`disc_side_weights`: about 0.4-0.7 for a tree growing
+        from a disc at a side, near 0 for a net without one).
     """
     masks, fov = _check(masks, fov)
     rows = [_image_statistics(m, f) for m, f in zip(masks, fov, strict=True)]
