@@ -32,6 +32,20 @@ def test_dcgan_masks_limited_to_fov() -> None:
     assert not m[..., :8, :].any() and not m[..., 24:, :].any()
 
 
+def test_canonical_side_mirrors_half_the_samples() -> None:
+    """With canonical_side, sample() mirrors exactly the latents with z[0] < 0, and the
+    masks follow it; without, sample() is the network's output."""
+    torch.manual_seed(0)
+    g = MaskGenerator(GeometryConfig(resolution=32, z_dim=8, ngf=4, canonical_side=True))
+    z = torch.randn(6, 8)
+    z[:3, 0], z[3:, 0] = -z[:3, 0].abs(), z[3:, 0].abs()
+    out, sampled = g(z), g.sample(z)
+    assert torch.equal(sampled[:3], out[:3].flip(-1)) and torch.equal(sampled[3:], out[3:])
+    assert torch.equal(g.binary_masks(z), sampled > 0)
+    g.cfg.canonical_side = False
+    assert torch.equal(g.sample(z), out)
+
+
 def test_minibatch_std_sees_alike_batches() -> None:
     """The extra feature is 0 for a batch of identical samples, positive for varied ones,
     computed per group, and works for any batch size."""

@@ -168,7 +168,8 @@ def test_coarse_geometry_refiner_texture_end_to_end(tmp_path: Path, capsys) -> N
     assert main(["train", "geometry", *common, "--out", str(geo), "--resolution", "16"]) == 0
     assert main(["train", "geometry", *common, "--out", str(tmp_path / "g2"), "--loss", "hinge",
                  "--r1", "1", "--resolution", "16", "--checkpoint-every", "1", "--minibatch-std",
-                 "2", "--mode-seeking", "1", "--patch-side", "8"]) == 0  # fmt: skip
+                 "2", "--mode-seeking", "1", "--patch-side", "8",
+                 "--canonical-side"]) == 0  # fmt: skip
     pix = ["--fm-weight", "10", "--loss", "lsgan", "--r1", "0.1"]
     ref_args = ["--crop", "32", "--coarse", "16", "--coarse-noise", "0.2"]
     ref_args += ["--topology-weight", "1", "--coarse-gaps", "0.2", "--coarse-specks", "0.01"]
@@ -204,6 +205,7 @@ def test_coarse_geometry_refiner_texture_end_to_end(tmp_path: Path, capsys) -> N
     g2 = json.loads((tmp_path / "g2" / "options.json").read_text())
     assert g2["model"]["minibatch_std"] == 2 and g2["stage"]["mode_seeking"] == 1
     assert g2["model"]["patch_side"] == 8
+    assert g2["model"]["canonical_side"] is True and "mirrored_to_the_right" in g2
     assert "loss_MS" in (tmp_path / "g2" / "stats.jsonl").read_text()
 
     out = tmp_path / "synth"

@@ -13,7 +13,7 @@ from synthmed.data.sources import phantom_dataset
 from synthmed.models.dcgan import GeometryConfig
 from synthmed.models.pix2pix import TextureConfig
 from synthmed.pipeline import SynthMedPipeline, TextureModel
-from synthmed.training.geometry import train_geometry
+from synthmed.training.geometry import disc_on_left, train_geometry
 from synthmed.training.options import TrainOptions
 from synthmed.training.texture import train_texture
 
@@ -172,3 +172,13 @@ def test_pipeline_save_load_bit_exact(pipeline: SynthMedPipeline, tmp_path: Path
     x, y = pipeline.sample(4, seed=1), loaded.sample(4, seed=1)
     assert np.array_equal(x.images, y.images) and np.array_equal(x.masks, y.masks)
     assert loaded.describe()["geometry"]["sha256"] == pipeline.describe()["geometry"]["sha256"]
+
+
+def test_disc_on_left_finds_the_thick_vessels() -> None:
+    """The side where the thick vessels gather is the disc's, whatever thin vessels lie on
+    the other side; a mirrored mask has its disc on the other side."""
+    mask = np.zeros((64, 64), bool)
+    mask[20:40, 4:14] = True  # thick trunk near the left edge
+    mask[10, 30:62] = mask[50, 30:62] = mask[30, 40:62] = True  # thin vessels on the right
+    left = disc_on_left(np.stack([mask, mask[:, ::-1]]))
+    assert left.tolist() == [True, False]

@@ -32,14 +32,15 @@ def disc_scores(masks: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return np.array(share), np.array(where)
 
 
-floor = None
-for path in sys.argv[1:]:
-    share, where = disc_scores(load_any(path, 512).masks)
-    floor = share.min() if floor is None else floor
-    q1, med, q3 = np.percentile(share, [25, 50, 75])
-    side = np.mean((where < 0.3) | (where > 0.7))
-    print(
-        f"{path}: n={len(share)} disc share median {med:.3f} (IQR {q1:.3f}-{q3:.3f}), "
-        f"below the first set's minimum {np.mean(share < floor):.0%}, "
-        f"disc at a side {side:.0%}"
-    )
+if __name__ == "__main__":
+    floor = None
+    for path in sys.argv[1:]:
+        share, where = disc_scores(load_any(path, 512).masks)
+        floor = share.min() if floor is None else floor
+        q1, med, q3 = np.percentile(share, [25, 50, 75])
+        side = np.mean((where < 0.3) | (where > 0.7))
+        print(
+            f"{path}: n={len(share)} disc share median {med:.3f} (IQR {q1:.3f}-{q3:.3f}), "
+            f"below the first set's minimum {np.mean(share < floor):.0%}, "
+            f"disc at a side {side:.0%}"
+        )

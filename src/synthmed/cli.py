@@ -150,6 +150,12 @@ def build_parser() -> argparse.ArgumentParser:
             "its feature map of this side, so each stretch of vessel is judged on its own "
             "(default 0 = off)",
         )
+        g.add_argument(
+            "--canonical-side",
+            action="store_true",
+            help="learn every mask with its optic disc on the right and mirror half the "
+            "samples, instead of flipping at random (one layout mode, not two)",
+        )
         if name == "geometry":
             _add_coarse_encoding(g)
     for name, text in (
@@ -322,6 +328,7 @@ def _train(args: argparse.Namespace) -> None:
         cli_model["resolution"] = args.resolution
         cli_model["minibatch_std"] = args.minibatch_std
         cli_model["patch_side"] = args.patch_side
+        cli_model["canonical_side"] = True if args.canonical_side else None
     if args.resume:
         # The run's own options win, except how long to go and where to run.
         saved = resumed_options(out)

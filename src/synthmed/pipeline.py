@@ -378,7 +378,7 @@ class SingleGANPipeline:
         def pairs(z: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
             m = self.generator.binary_masks(z)
             fov = (self.generator.fov > 0.5).expand_as(m)
-            return m, fov, self.generator(z)[:, :-1]
+            return m, fov, self.generator.sample(z)[:, :-1]
 
         return _sample(pairs, n, seed, self.generator.cfg.z_dim, self.device)
 

@@ -49,6 +49,12 @@ class GeometryConfig:
     # the layout; the patch logits rate every stretch of vessel on its own, where a break in
     # a thin vessel is a local flaw (at 128 px, side 16 sees 22 px windows).
     patch_side: int = 0
+    # Learn every mask with its optic disc on the right (training masks whose disc is on the
+    # left are mirrored, and not flipped at random), and mirror the samples of latents with
+    # z[0] < 0: half the samples, the left eyes. With random flips instead, the layouts are
+    # two modes (disc left, disc right), and a DCGAN's samples between them are nets of
+    # vessels without a disc (docs/drive512.md, "Where Stage I's trees start").
+    canonical_side: bool = False
 
     def channels_at(self, base: int, side: int) -> int:
         """Channel count at feature-map side ``side``: doubles each time the side halves."""
@@ -107,11 +113,19 @@ class MaskGenerator(nn.Module):
         self.register_buffer("fov", torch.ones(1, 1, cfg.resolution, cfg.resolution))
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:
+        """The network's output as trained (with ``canonical_side``: every disc on the right)."""
         return self.net(z[:, :, None, None])
+
+    def sample(self, z: torch.Tensor) -> torch.Tensor:
+        """Samples for use: the output, with ``canonical_side`` mirrored where z[0] < 0."""
+        x = self(z)
+        if not self.cfg.canonical_side:
+            return x
+        return torch.where((z[:, 0] < 0).view(-1, 1, 1, 1), x.flip(-1), x)
 
     def binary_masks(self, z: torch.Tensor, edge: float = 0.0) -> torch.Tensor:
         """Masks cut at ``edge`` (tanh output), limited to the field of view: (N, 1, R, R) bool."""
-        return (self(z)[:, -1:] > edge) & (self.fov > 0.5)
+        return (self.sample(z)[:, -1:] > edge) & (self.fov > 0.5)
 
 
 class MaskDiscriminator(nn.Module):

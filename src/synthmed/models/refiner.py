@@ -20,7 +20,7 @@ import torch.nn.functional as F
 from scipy import ndimage
 
 if TYPE_CHECKING:
-    from synthmed.models.dcgan import GeometryConfig
+    from synthmed.models.dcgan import GeometryConfig, MaskGenerator
     from synthmed.models.pix2pix import TextureConfig
 
 # How a coarse mask encodes the vessels (GeometryConfig / TextureConfig ``coarse_kind``):
@@ -71,10 +71,10 @@ def coarse_encoding(cfg: GeometryConfig | TextureConfig) -> str:
     return "soft" if cfg.coarse_kind == "soft" else f"distance, clip {cfg.coarse_clip:g} px"
 
 
-def coarse_masks(dcgan: torch.nn.Module, z: torch.Tensor) -> torch.Tensor:
+def coarse_masks(dcgan: MaskGenerator, z: torch.Tensor) -> torch.Tensor:
     """A coarse geometry DCGAN's soft masks (N, 1, r, r) in [-1, 1] for latents ``z``, with
     nothing outside its field-of-view template: what the refiner gets."""
-    return torch.where(dcgan.fov > 0.5, dcgan(z)[:, -1:].float(), -1.0)
+    return torch.where(dcgan.fov > 0.5, dcgan.sample(z)[:, -1:].float(), -1.0)
 
 
 def refiner_condition(coarse: torch.Tensor, fov: torch.Tensor) -> torch.Tensor:

@@ -21,6 +21,7 @@ import torch.nn.functional as F
 
 from synthmed.data.prepared import PreparedDataset
 from synthmed.device import autocast, pick_device, pick_precision
+from synthmed.evaluation.vessels import disc_side_weights
 from synthmed.grids import grid, to_uint8
 from synthmed.models.dcgan import GeometryConfig, MaskDiscriminator, MaskGenerator
 from synthmed.models.refiner import coarse_field, downsample
@@ -44,6 +45,13 @@ def fov_template(data: PreparedDataset, side: int | None = None) -> torch.Tensor
     at the data's resolution or ``side``."""
     mean = torch.from_numpy(data.fov.mean(axis=0, dtype=np.float32))[None, None]
     return (downsample(mean, side or data.resolution) >= 0.5).float()
+
+
+def disc_on_left(masks: np.ndarray) -> np.ndarray:
+    """Per binary mask (N, H, W): whether its optic disc lies on the left of the field, i.e.
+    whether the thick vessels weigh more on the left (``disc_side_weights``)."""
+    sides = [disc_side_weights(m) for m in masks.astype(bool)]
+    return np.array([left > right for left, right in sides], dtype=bool)
 
 
 def discriminator_view(x: torch.Tensor, noise: float, blur: bool) -> torch.Tensor:
@@ -85,6 +93,8 @@ def train_geometry(
     extra = {"data": data.meta.get("source", "?"), "resolution": data.resolution}
     extra["stage"] = {"instance_noise": instance_noise, "blur": blur, "noise_fade_steps": fade}
     extra["stage"]["mode_seeking"] = mode_seeking
+    if config.canonical_side:
+        extra["mirrored_to_the_right"] = int(disc_on_left(data.masks).sum())
     return run_training(stage, opts, Path(out), resume, extra)
 
 
@@ -122,6 +132,10 @@ def geometry_stage(
     if joint:
         images = torch.from_numpy(data.images).permute(0, 3, 1, 2).float() / 255
         reals_all = torch.cat([images, reals_all], 1)
+    if config.canonical_side:  # every disc on the right; the sampler mirrors half
+        left = torch.from_numpy(disc_on_left(data.masks))[:, None, None, None]
+        reals_all = torch.where(left, reals_all.flip(-1), reals_all)
+    flip = opts.flip and not config.canonical_side
     if config.coarse_kind != "soft" and (joint or config.resolution >= data.resolution):
         raise ValueError("coarse_kind 'distance' is for a coarse mask-only Stage I")
     reals_all = coarse_field(reals_all, config.resolution, config.coarse_kind, config.coarse_clip)
@@ -137,7 +151,7 @@ def geometry_stage(
 
         idx = torch.randint(len(reals_all), (opts.batch_size,), generator=gen)
         real = reals_all[idx.to(device)]
-        if opts.flip:
+        if flip:
             real = random_flip(real, gen)
         z = torch.randn(opts.batch_size, config.z_dim, generator=gen).to(device)
         with autocast(device, dtype):  # losses below are taken in float32
