@@ -205,6 +205,19 @@ def test_evaluate_refuses_mismatched_resolution(work: Path, capsys) -> None:
     assert "64" in capsys.readouterr().err
 
 
+def test_evaluate_takes_the_resolution_of_a_prepared_synthetic_set(work: Path, capsys) -> None:
+    """A prepared folder (e.g. a filtered subset of generated pairs) names its resolution in
+    dataset.json, so --res is not needed; a folder with neither file asks for it."""
+    argv = ["evaluate", "utility", "--real-train", str(work / "real_train"), "--real-test"]
+    argv += [str(work / "real_test"), "--budget", "2", "--seeds", "1", "--arms", "synthetic"]
+    out = work / "prepared_synth"
+    assert main([*argv, "--synthetic", str(work / "real_test"), "--out", str(out)]) == 0
+    assert json.loads((out / "utility.json").read_text())["resolution"] == 32
+    (work / "bare").mkdir()
+    assert main([*argv, "--synthetic", str(work / "bare")]) == 2
+    assert "no manifest.json or dataset.json" in capsys.readouterr().err
+
+
 @pytest.mark.parametrize("share", ["0", "1", "1.5", "half"])
 def test_evaluate_refuses_a_synthetic_share_outside_zero_one(capsys, share: str) -> None:
     argv = ["evaluate", "all", "--synthetic", "s", "--real-train", "r", "--real-test", "t"]

@@ -108,12 +108,18 @@ def _load(path: str, res: int, resize: bool = False) -> Any:
 
 
 def _resolution(args: argparse.Namespace) -> int:
+    """The working resolution: --res, else the synthetic set's own (a generated folder's
+    manifest.json or a prepared folder's dataset.json)."""
     if args.res:
         return args.res
-    manifest = Path(args.synthetic) / "manifest.json"
-    if manifest.is_file():
-        return int(read_json(manifest)["resolution"])
-    raise UserError(f"{args.synthetic}: no manifest.json to take the resolution from; pass --res")
+    for name in ("manifest.json", "dataset.json"):
+        described = Path(args.synthetic) / name
+        if described.is_file() and "resolution" in (meta := read_json(described)):
+            return int(meta["resolution"])
+    raise UserError(
+        f"{args.synthetic}: no manifest.json or dataset.json to take the resolution from; "
+        "pass --res"
+    )
 
 
 def run(args: argparse.Namespace) -> None:
