@@ -90,7 +90,7 @@ def utility_section(u: dict[str, Any]) -> str:
 GAIN_NOTE = (
     "<p class=note>The interval comes from a paired bootstrap over the held-out images: each "
     "draw takes as many of them as there are, with replacement, and scores every arm and "
-    "seed on the same draw. With few test images, which images were held out moves F1 more "
+    "seed on the same draw. With few test images, which images were held out can move F1 more "
     "than the seeds do; the ± columns show only the seeds' spread.</p>"
 )
 
