@@ -240,9 +240,8 @@ def evaluate_arm(
         prob = predict(model, test, device, recipe.patch, recipe.overlap)
         scores, counts = score_images(prob, test, native, recipe.threshold)
         seconds = time.perf_counter() - start
-        per_seed.append({"seed": seed, **scores, "seconds": seconds, "image_counts": counts})
-    for r in per_seed:  # as JSON: a list per test image of [tp, fp, fn]
-        r["image_counts"] = r["image_counts"].tolist()
+        counted = counts.tolist()  # as JSON: one [tp, fp, fn] per test image
+        per_seed.append({"seed": seed, **scores, "seconds": seconds, "image_counts": counted})
     scalar = [k for k in per_seed[0] if k not in ("seed", "image_counts")]
     values = {k: np.array([r[k] for r in per_seed]) for k in scalar}
     mean = {k: float(v.mean()) for k, v in values.items()}
