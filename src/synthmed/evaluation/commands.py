@@ -107,6 +107,14 @@ def _load(path: str, res: int, resize: bool = False) -> Any:
     return data.resized(res) if resize else data
 
 
+def _gain_suffix(utility: dict[str, Any], arm: str) -> str:
+    """An arm's F1 gain over real with its interval, for the printed summary ('' without)."""
+    from synthmed.evaluation.report import gain_text
+
+    gain = gain_text(utility.get("f1_gain_over_real", {}).get(arm))
+    return f"   F1 - real {gain} (95 % interval over the test images)" if gain else ""
+
+
 def _resolution(args: argparse.Namespace) -> int:
     """The working resolution: --res, else the synthetic set's own (a generated folder's
     manifest.json or a prepared folder's dataset.json)."""
@@ -130,7 +138,6 @@ def run(args: argparse.Namespace) -> None:
     synthetic = _load(args.synthetic, res, resize=True)
     command = "synthmed " + " ".join(shlex.quote(a) for a in sys.argv[1:])
     if args.evaluation == "utility":
-        from synthmed.evaluation.report import gain_text
         from synthmed.evaluation.utility import evaluate_utility
 
         result = evaluate_utility(
@@ -144,11 +151,9 @@ def run(args: argparse.Namespace) -> None:
             real_subsets=tuple(args.real_subsets),
             synthetic_share=args.synthetic_share,
         )
-        gains = result.get("f1_gain_over_real", {})
         for arm, r in result["arms"].items():
             m, s = r["mean"], r["std"]
-            gain = gain_text(gains.get(arm))
-            gain = f"   F1 - real {gain} (95 % interval over the test images)" if gain else ""
+            gain = _gain_suffix(result, arm)
             print(f"{arm:>20}: F1 {m['f1']:.4f} ± {s['f1']:.4f}   AUC {m['auc']:.4f}{gain}")
     elif args.evaluation == "fidelity":
         from synthmed.evaluation.suite import evaluate_fidelity, pick_extractor
@@ -192,7 +197,7 @@ def run(args: argparse.Namespace) -> None:
 
 def _run_all(args: argparse.Namespace, res: int, synthetic: Any, command: str) -> None:
     from synthmed.evaluation import plots
-    from synthmed.evaluation.report import gain_text, write_report
+    from synthmed.evaluation.report import write_report
     from synthmed.evaluation.suite import evaluate_all, machine, pick_extractor
     from synthmed.evaluation.utility import budget_recipe
 
@@ -229,10 +234,8 @@ def _run_all(args: argparse.Namespace, res: int, synthetic: Any, command: str) -
         "vessel_widths": plots.widths_figure({"real": real_train, **sets}),
     }
     path = write_report(args.out, metrics, figures)
-    gains = metrics["utility"].get("f1_gain_over_real", {})
     for arm, r in metrics["utility"]["arms"].items():
-        gain = gain_text(gains.get(arm))
-        gain = f"   F1 - real {gain} (95 % interval over the test images)" if gain else ""
+        gain = _gain_suffix(metrics["utility"], arm)
         print(f"{arm:>28}: F1 {r['mean']['f1']:.4f} ± {r['std']['f1']:.4f}{gain}")
     print(f"report: {path}")
 
