@@ -110,7 +110,7 @@ def _arm(per_seed_counts: list[list[list[int]]]) -> dict:
     return {"per_seed": [{"image_counts": c} for c in per_seed_counts]}
 
 
-def test_f1_gain_interval_resamples_the_test_images() -> None:
+def test_f1_gain_interval_resamples_the_test_images() -> None:  # and the seeds
     """Same counts: gain and interval 0. An arm better on every image: the whole interval
     above 0. Better on one image only: the interval reaches below what it gains on the whole
     set. Results without per-image counts: None."""
@@ -119,13 +119,48 @@ def test_f1_gain_interval_resamples_the_test_images() -> None:
     assert same["gain"] == 0 and same["interval"] == [0, 0]
     better = _arm([[[90, 15, 10], [60, 10, 30], [75, 25, 5]]] * 2)
     up = f1_gain_interval(better, real, draws=500)
-    assert up["gain"] > 0 and up["interval"][0] > 0 and up["share_of_draws_above_0"] == 1
+    assert up["gain"] > 0 and up["interval"][0] > 0
+    assert up["share_of_bootstrap_draws_with_gain_above_0"] == 1
     assert "3 test images" in up["method"] and up["level"] == 0.95
+    assert "two-level bootstrap" in up["definition"]
     one = _arm([[[80, 20, 20], [80, 10, 10], [70, 30, 10]]] * 2)
     lucky = f1_gain_interval(one, real, draws=2000)
     assert lucky["interval"][0] < lucky["gain"] < lucky["interval"][1]
     assert f1_gain_interval(one, real, draws=2000) == lucky  # seeded: the same interval
     assert f1_gain_interval({"per_seed": [{"f1": 0.8}]}, real) is None
+
+
+def _f1(tp: int, fp: int, fn: int) -> float:
+    return 2 * tp / (2 * tp + fp + fn)
+
+
+def test_f1_gain_interval_holds_known_seed_noise() -> None:
+    """Issue 29: a case whose only noise is the seeds'. Every test image has the same counts
+    within a seed, so resampling images changes nothing; the arm's two seeds score the real
+    F1 and the real F1 + delta. The seed bootstrap's mean then takes 0, delta / 2 and delta
+    with chances 1/4, 1/2, 1/4: the 95 % interval is [0, delta], while the test images alone
+    give the single value delta / 2 (the old, too narrow interval)."""
+    real = _arm([[[80, 20, 20]] * 5] * 2)
+    arm = _arm([[[80, 20, 20]] * 5, [[90, 20, 20]] * 5])
+    delta = _f1(90, 20, 20) - _f1(80, 20, 20)
+    g = f1_gain_interval(arm, real, draws=4000)
+    assert g["gain"] == pytest.approx(delta / 2)
+    assert g["components"]["test_images_only"] == pytest.approx([delta / 2, delta / 2])
+    assert g["components"]["seeds_only"] == pytest.approx([0, delta])
+    assert g["interval"] == pytest.approx([0, delta])
+    assert 0.70 < g["share_of_bootstrap_draws_with_gain_above_0"] < 0.80  # 3 in 4 draws
+
+
+def test_f1_gain_interval_spread_matches_the_seeds_spread() -> None:
+    """Four seeds with known gains: the bootstrap's spread of their mean is their population
+    standard deviation / sqrt(4), as for any bootstrap of a mean."""
+    real = _arm([[[80, 20, 20]] * 5] * 4)
+    tps = [80, 84, 88, 92]
+    arm = _arm([[[tp, 20, 20]] * 5 for tp in tps])
+    gains = np.array([_f1(tp, 20, 20) - 0.8 for tp in tps])
+    g = f1_gain_interval(arm, real, draws=20_000, level=0.6827)  # +- one sd of a normal
+    half_width = (g["interval"][1] - g["interval"][0]) / 2
+    assert half_width == pytest.approx(gains.std() / 2, rel=0.15)
 
 
 def _native_example(h: int = 150, w: int = 130) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

@@ -253,24 +253,52 @@ def evaluate_arm(
 
 
 def _pooled_f1(counts: np.ndarray, draws: np.ndarray) -> np.ndarray:
-    """Mean over seeds of the pooled F1 of each draw: ``counts`` (seeds, images, 3) holds
-    [tp, fp, fn]; ``draws`` (D, images) how often each image is taken. Returns (D,)."""
+    """The pooled F1 of every seed on every draw: ``counts`` (seeds, images, 3) holds
+    [tp, fp, fn]; ``draws`` (D, images) how often each image is taken. Returns (seeds, D)."""
     summed = np.einsum("di,sik->sdk", draws, counts.astype(np.float64))
     tp, fp, fn = summed[..., 0], summed[..., 1], summed[..., 2]
-    f1 = np.divide(2 * tp, 2 * tp + fp + fn, out=np.zeros_like(tp), where=2 * tp + fp + fn > 0)
-    return f1.mean(0)
+    return np.divide(2 * tp, 2 * tp + fp + fn, out=np.zeros_like(tp), where=2 * tp + fp + fn > 0)
+
+
+def _seed_weights(rng: np.random.Generator, seeds: int, draws: int) -> np.ndarray:
+    """(D, seeds) weights of one bootstrap over the seeds per draw: how often each seed is
+    taken, divided by the number of seeds (so a row averages the seeds it took)."""
+    picks = rng.integers(0, seeds, size=(draws, seeds))
+    weights = np.zeros((draws, seeds))
+    np.add.at(weights, (np.arange(draws)[:, None], picks), 1.0 / seeds)
+    return weights
+
+
+def _image_draws(rng: np.random.Generator, images: int, draws: int) -> np.ndarray:
+    """(D, images) counts of one bootstrap over the test images per draw."""
+    picks = rng.integers(0, images, size=(draws, images))
+    taken = np.zeros((draws, images))
+    np.add.at(taken, (np.arange(draws)[:, None], picks), 1)
+    return taken
+
+
+GAIN_DEFINITION = (
+    "F1 gain = the arm's mean F1 over its seeds minus the real arm's. Its interval is a "
+    "two-level bootstrap: each of {draws} draws resamples the {images} test images with "
+    "replacement (the same images for both arms: paired) and, for each arm on its own, its "
+    "{seeds} seeds with replacement; the interval is the central {level:.0%} of the draws' "
+    "gains. The components hold one source fixed: 'test images only' keeps every seed, "
+    "'seeds only' keeps every test image. With few seeds the seed part is itself uncertain."
+)
 
 
 def f1_gain_interval(
     arm: dict[str, Any], real: dict[str, Any], draws: int = 10_000, level: float = 0.95
 ) -> dict[str, Any] | None:
-    """How far an arm's mean F1 is above the real arm's, with an interval for the choice of
-    test images: a paired bootstrap over the test images (each draw takes as many images as
-    the test set, with replacement, and scores both arms, every seed, on the same draw).
+    """How far an arm's mean F1 is above the real arm's, with an interval that holds both
+    sources of noise: which test images were held out, and how the segmenters' training
+    happened to go (their seeds). See :data:`GAIN_DEFINITION`.
 
-    The seeds' spread says how much training noise moves a score; with a handful of test
-    images, which images were held out moves it more, and only this interval shows it.
-    Returns None for results without per-image counts (written before they were kept).
+    Returns ``gain``, ``interval`` (both sources), ``components`` (``test_images_only``,
+    ``seeds_only``: the interval with the other source held fixed), ``level``,
+    ``share_of_bootstrap_draws_with_gain_above_0`` (a description of the draws, not a
+    p-value) and ``definition``; None for results without per-image counts (written before
+    they were kept).
     """
     try:
         a = np.array([r["image_counts"] for r in arm["per_seed"]])
@@ -279,18 +307,30 @@ def f1_gain_interval(
         return None
     n = a.shape[1]
     rng = np.random.default_rng(0)  # fixed: the same report gives the same interval
-    picks = rng.integers(0, n, size=(draws, n))
-    taken = np.zeros((draws, n))
-    np.add.at(taken, (np.arange(draws)[:, None], picks), 1)
-    gain = _pooled_f1(a, taken) - _pooled_f1(b, taken)
+    taken = _image_draws(rng, n, draws)
+    wa, wb = _seed_weights(rng, len(a), draws), _seed_weights(rng, len(b), draws)
+    fa, fb = _pooled_f1(a, taken), _pooled_f1(b, taken)  # (seeds, D)
     whole = np.ones((1, n))
-    lo, hi = np.quantile(gain, [(1 - level) / 2, (1 + level) / 2])
+    fa_whole, fb_whole = _pooled_f1(a, whole)[:, 0], _pooled_f1(b, whole)[:, 0]
+    both = np.einsum("ds,sd->d", wa, fa) - np.einsum("ds,sd->d", wb, fb)
+    images_only = fa.mean(0) - fb.mean(0)
+    seeds_only = wa @ fa_whole - wb @ fb_whole
+    q = [(1 - level) / 2, (1 + level) / 2]
+
+    def interval(values: np.ndarray) -> list[float]:
+        return [float(v) for v in np.quantile(values, q)]
+
     return {
-        "gain": float(_pooled_f1(a, whole)[0] - _pooled_f1(b, whole)[0]),
-        "interval": [float(lo), float(hi)],
+        "gain": float(fa_whole.mean() - fb_whole.mean()),
+        "interval": interval(both),
+        "components": {
+            "test_images_only": interval(images_only),
+            "seeds_only": interval(seeds_only),
+        },
         "level": level,
-        "share_of_draws_above_0": float(np.mean(gain > 0)),
-        "method": f"paired bootstrap over the {n} test images, {draws} draws",
+        "share_of_bootstrap_draws_with_gain_above_0": float(np.mean(both > 0)),
+        "definition": GAIN_DEFINITION.format(draws=draws, images=n, seeds=len(a), level=level),
+        "method": f"two-level bootstrap over the {n} test images and the seeds, {draws} draws",
     }
 
 
