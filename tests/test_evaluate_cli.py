@@ -122,8 +122,11 @@ def test_evaluate_all_writes_the_report(work: Path) -> None:
         assert section in page, section
     assert "draw 25% of their training patches from the synthetic set" in page
     gains = metrics["utility"]["f1_gain_over_real"]
-    assert set(gains) == set(arms) - {"real"} and "paired bootstrap" in page
-    assert "95 % interval over the test images" in page
+    assert set(gains) == set(arms) - {"real"} and "two-level bootstrap" in page
+    assert "95 % interval: test images and seeds" in page and "not a p-value" in page
+    provenance = metrics["provenance"]["splits"]
+    assert provenance["real training"]["count"] == 8 and provenance["test"]["count"] == 4
+    assert "Data provenance" in page and provenance["test"]["digest"][:16] in page
     assert "Judge sharpness by the sharpness table" in page  # the domain encoder's caveat
     assert "<h3>Sharpness</h3>" in page and "variance of the Laplacian" in page
     assert page.count("data:image/png;base64,") == 4  # figures embedded: opens offline
@@ -211,7 +214,8 @@ def test_evaluate_takes_the_resolution_of_a_prepared_synthetic_set(work: Path, c
     argv = ["evaluate", "utility", "--real-train", str(work / "real_train"), "--real-test"]
     argv += [str(work / "real_test"), "--budget", "2", "--seeds", "1", "--arms", "synthetic"]
     out = work / "prepared_synth"
-    assert main([*argv, "--synthetic", str(work / "real_test"), "--out", str(out)]) == 0
+    phantom_dataset(4, 32, seed=3).save(work / "prepared_pairs")
+    assert main([*argv, "--synthetic", str(work / "prepared_pairs"), "--out", str(out)]) == 0
     assert json.loads((out / "utility.json").read_text())["resolution"] == 32
     (work / "bare").mkdir()
     assert main([*argv, "--synthetic", str(work / "bare")]) == 2
@@ -226,3 +230,50 @@ def test_evaluate_refuses_a_synthetic_share_outside_zero_one(capsys, share: str)
     assert exit_info.value.code == 2
     err = capsys.readouterr().err.strip().splitlines()[-1]
     assert f"--synthetic-share: {share}: need a fraction between 0 and 1" in err
+
+
+def _utility(work: Path, train: Path, test: Path, synthetic: Path | None = None) -> int:
+    argv = ["evaluate", "utility", "--real-train", str(train), "--real-test", str(test)]
+    argv += ["--synthetic", str(synthetic or work / "dual"), "--budget", "2", "--seeds", "1"]
+    return main(argv)
+
+
+def test_evaluate_refuses_a_test_image_that_trained_a_segmenter(work: Path, capsys) -> None:
+    """Issue 29: a test image that is also a real training image: exit 2, one line naming
+    it, before any segmenter is trained."""
+    train = phantom_dataset(8, 32, seed=0)
+    mixed = phantom_dataset(4, 32, seed=1)
+    leaked = mixed.subset([0, 1])
+    leaked.images[1] = train.images[5]  # one training image slipped into the test set
+    leaked.meta["hashes"][1] = train.meta["hashes"][5]
+    leaked.names[1] = "leaked"
+    leaked.save(work / "leaky_test")
+    assert _utility(work, work / "real_train", work / "leaky_test") == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1
+    assert "image leaked is also in the real training set" in err[0]
+
+
+def test_evaluate_refuses_a_test_image_that_trained_the_generators(work: Path, capsys) -> None:
+    """The generators of the dual set trained on real_train (their manifest says so): its
+    images may not be test images, even when the segmenters' real set is another one."""
+    phantom_dataset(8, 32, seed=0).subset([2, 3]).save(work / "generator_images")
+    assert _utility(work, work / "real_test", work / "generator_images") == 2
+    err = capsys.readouterr().err
+    assert "training data of synthetic's geometry model" in err
+    manifest = json.loads((work / "dual" / "manifest.json").read_text())
+    trained = manifest["models"]["texture"]["trained_on"]
+    assert trained["count"] == 8 and len(trained["images"]) == 8
+
+
+def test_evaluate_records_the_digest_of_every_split(work: Path) -> None:
+    out = work / "digests"
+    argv = ["evaluate", "utility", "--real-train", str(work / "real_train"), "--real-test"]
+    argv += [str(work / "real_test"), "--synthetic", str(work / "dual"), "--budget", "2"]
+    assert main([*argv, "--seeds", "1", "--arms", "synthetic", "--out", str(out)]) == 0
+    splits = json.loads((out / "utility.json").read_text())["provenance"]["splits"]
+    assert {"real training", "test", "synthetic: geometry training data"} <= splits.keys()
+    assert (
+        splits["real training"]["digest"] == splits["synthetic: geometry training data"]["digest"]
+    )
+    assert splits["test"]["digest"] != splits["real training"]["digest"]

@@ -437,7 +437,7 @@ def test_holdout_split_is_written_as_one_unit(tmp_path: Path, monkeypatch) -> No
 
     out = tmp_path / "split"
     first = split_holdout(phantom_dataset(5, 32, seed=0), 2)
-    save_split(*first, out)
+    save_split(dict(zip(("train", "holdout"), first, strict=True)), out)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["split"]  # no temporary left
 
     second = split_holdout(phantom_dataset(6, 32, seed=1), 2)
@@ -452,15 +452,15 @@ def test_holdout_split_is_written_as_one_unit(tmp_path: Path, monkeypatch) -> No
     original = PreparedDataset.save
     monkeypatch.setattr(PreparedDataset, "save", killed_at_holdout)
     with pytest.raises(KeyboardInterrupt):
-        save_split(*second, out)
+        save_split(dict(zip(("train", "holdout"), second, strict=True)), out)
     monkeypatch.undo()
     assert calls == ["train", "holdout"]
     assert len(PreparedDataset.load(out / "train")) == 3  # the first split, untouched
     assert len(PreparedDataset.load(out / "holdout")) == 2
     assert sorted(p.name for p in tmp_path.iterdir()) == ["split"]
 
-    save_split(*second, out)
+    save_split(dict(zip(("train", "holdout"), second, strict=True)), out)
     assert len(PreparedDataset.load(out / "train")) == 4
     (out / "notes.txt").write_text("mine")
     with pytest.raises(UserError, match="notes.txt.*not only a split"):
-        save_split(*second, out)
+        save_split(dict(zip(("train", "holdout"), second, strict=True)), out)

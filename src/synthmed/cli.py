@@ -111,6 +111,28 @@ def build_parser() -> argparse.ArgumentParser:
         help="also split: OUT/train gets all but the last N (by name), OUT/holdout the last N "
         "(written together: a killed run leaves no half split)",
     )
+    p.add_argument(
+        "--role",
+        choices=("train", "val", "test"),
+        help="record an unsplit dataset's role (e.g. --role test for an official test set): "
+        "reports say which split each figure comes from",
+    )
+    p.add_argument(
+        "--val",
+        type=int,
+        default=0,
+        metavar="N",
+        help="three-way split: OUT/val gets N pairs for every choice (settings, presets), "
+        "before the --test ones in name order",
+    )
+    p.add_argument(
+        "--test",
+        type=int,
+        default=0,
+        metavar="M",
+        help="three-way split: OUT/test gets the last M pairs by name, to be scored once, at "
+        "the end (OUT/train the rest; each part's dataset.json records its role)",
+    )
 
     p = sub.add_parser("train", help="train one stage")
     stages = p.add_subparsers(dest="stage", required=True)
@@ -465,15 +487,26 @@ def _generate(args: argparse.Namespace) -> None:
 def run(args: argparse.Namespace) -> None:
     """Dispatch a parsed command line to the Python API."""
     if args.command == "prepare":
-        from synthmed.data.sources import prepare_source, save_split, split_holdout
+        from synthmed.data.sources import prepare_source, save_split, split_holdout, split_three
 
         res = args.res or (64 if args.kind == "phantom" else 512)
+        if args.holdout and (args.val or args.test):
+            raise UserError("prepare: --holdout or --val / --test, not both")
+        if args.role and (args.holdout or args.val or args.test):
+            raise UserError("prepare: --role names an unsplit dataset; a split names its parts")
         data = prepare_source(args.kind, args.path, res, args.split, args.n, args.seed)
-        if args.holdout:
-            train, holdout = split_holdout(data, args.holdout)
-            save_split(train, holdout, args.out)
-            print(f"{len(train)} + {len(holdout)} pairs written to {args.out}/train, /holdout")
+        if args.holdout or args.val or args.test:
+            if args.holdout:
+                train, holdout = split_holdout(data, args.holdout)
+                parts = {"train": train, "holdout": holdout}
+            else:
+                parts = split_three(data, args.val, args.test)
+            save_split(parts, args.out)
+            counts = " + ".join(f"{len(v)} {k}" for k, v in parts.items())
+            print(f"{counts} pairs written to {args.out}/{{{','.join(parts)}}}")
         else:
+            if args.role:
+                data.meta["split"] = args.role
             data.save(args.out)
             print(f"{len(data)} pairs at {data.resolution}x{data.resolution} written to {args.out}")
     elif args.command == "train":

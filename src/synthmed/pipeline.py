@@ -17,6 +17,7 @@ import torch
 
 from synthmed import __version__
 from synthmed.checkpoints import load_weights, read_config, save_component
+from synthmed.data import provenance
 from synthmed.device import autocast, pick_device, pick_precision
 from synthmed.errors import UserError
 from synthmed.files import read_json, sha256_file, write_json
@@ -281,7 +282,11 @@ class SynthMedPipeline:
         """Write ``geometry/``, ``texture/`` (``refiner/``) and ``pipeline.json``, atomically."""
         folder = Path(folder)
         for name, net in self._stages().items():
+            record = provenance.trained_on(self.sources.get(name))
             save_component(folder / name, net.cfg, net, name)
+            if record is not None:
+                path = folder / name / provenance.PROVENANCE_FILE
+                write_json(path, {"trained_on": record})
         spec = {
             "version": __version__,
             "stages": self.describe(),
@@ -384,10 +389,14 @@ class SingleGANPipeline:
 
 
 def _describe(net: torch.nn.Module, source: Path | None) -> dict:
-    """A stage's entry in manifests: its config, and its weights' hash when loaded from disk."""
+    """A stage's entry in manifests: its config, and, when loaded from disk, its weights'
+    hash and the content hashes of the images it trained on (``trained_on``)."""
     entry: dict = {"config": dict(vars(net.cfg))}
     if source is not None:
         entry["sha256"] = sha256_file(source / "model.safetensors")
+        record = provenance.trained_on(source)
+        if record is not None:  # absent for models trained before records were kept
+            entry["trained_on"] = record
     return entry
 
 

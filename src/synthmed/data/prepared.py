@@ -2,8 +2,9 @@
 
 Training loads the cache into memory and never decodes an image file per step. On disk a
 prepared dataset is a folder with ``arrays.npz`` (uint8 arrays, read without pickle) and
-``dataset.json`` (resolution, channels, sample names and how each was cropped, so that
-predictions can be mapped back to native size for evaluation). ``dataset.json`` is written
+``dataset.json`` (resolution, channels, sample names, how each was cropped, so that
+predictions can be mapped back to native size for evaluation, and each pair's content hash,
+:mod:`synthmed.data.provenance`). ``dataset.json`` is written
 last: its presence means the folder is complete.
 """
 
@@ -22,6 +23,7 @@ import torch.nn.functional as F
 from PIL import Image
 
 from synthmed.data.images import fov_from_image, is_grayscale_file, read_image, read_mask
+from synthmed.data.provenance import pair_hashes
 from synthmed.data.readers import PairPaths
 from synthmed.errors import UserError
 from synthmed.files import atomic_write, read_json, write_json
@@ -54,8 +56,9 @@ class PreparedDataset:
     def subset(self, indices: list[int]) -> PreparedDataset:
         """The samples at ``indices`` (e.g. a train / held-out split), with their metadata."""
         meta = dict(self.meta)
-        if "transforms" in meta:
-            meta["transforms"] = [meta["transforms"][i] for i in indices]
+        for key in ("transforms", "hashes"):  # per-sample lists follow their samples
+            if key in meta:
+                meta[key] = [meta[key][i] for i in indices]
         names = [self.names[i] for i in indices]
         return PreparedDataset(
             self.images[indices], self.masks[indices], self.fov[indices], names, meta
@@ -184,7 +187,7 @@ def prepare_pairs(
     if not pairs:
         raise UserError(f"{source}: empty dataset")
     channels = 1 if all(is_grayscale_file(p.image) for p in pairs) else 3
-    images, masks, fovs, transforms = [], [], [], []
+    images, masks, fovs, transforms, hashes = [], [], [], [], []
     for p in pairs:
         image = read_image(p.image, channels)
         shape = image.shape[:2]
@@ -198,6 +201,7 @@ def prepare_pairs(
         if not fov.any():
             raise UserError(f"{p.fov or p.image}: field of view is empty")
         img, m, f, t = square_resize(image, mask, fov, res)
+        hashes.append(pair_hashes(image, mask))
         images.append(img)
         masks.append(m)
         fovs.append(f)
@@ -207,7 +211,7 @@ def prepare_pairs(
         if p.fov is not None:
             files["fov"] = _absolute(p.fov)
         transforms.append(dict(t, **files))
-    meta = {"source": source, "transforms": transforms}
+    meta = {"source": source, "transforms": transforms, "hashes": hashes}
     names = [p.name for p in pairs]
     return PreparedDataset(np.stack(images), np.stack(masks), np.stack(fovs), names, meta)
 

@@ -7,6 +7,7 @@ from pathlib import Path
 import numpy as np
 
 from synthmed.data.prepared import PreparedDataset, check_resolution, prepare_pairs, square_resize
+from synthmed.data.provenance import pair_hashes
 from synthmed.data.readers import find_chase, find_drive, find_paired_folder
 from synthmed.errors import UserError
 from synthmed.files import atomic_folder
@@ -56,14 +57,15 @@ def phantom_dataset(n: int, res: int, seed: int = 0) -> PreparedDataset:
 
     if n < 1:
         raise UserError(f"--n {n}: need at least one phantom")
-    images, masks, fovs, transforms = [], [], [], []
+    images, masks, fovs, transforms, hashes = [], [], [], [], []
     for s in phantom_samples(n, res, seed):
         img, m, f, t = square_resize(s.image, s.vessels, s.fov, res)
+        hashes.append(pair_hashes(s.image, s.vessels))
         images.append(img)
         masks.append(m)
         fovs.append(f)
         transforms.append(t)
-    meta = {"source": f"phantom:n={n},seed={seed}", "transforms": transforms}
+    meta = {"source": f"phantom:n={n},seed={seed}", "transforms": transforms, "hashes": hashes}
     names = [f"phantom_{i:04d}" for i in range(n)]
     return PreparedDataset(np.stack(images), np.stack(masks), np.stack(fovs), names, meta)
 
@@ -94,24 +96,56 @@ def load_any(path: str | Path, res: int) -> PreparedDataset:
     return prepare_source(kind, path, res)
 
 
+def _with_role(data: PreparedDataset, role: str) -> PreparedDataset:
+    """``data`` with its split's role recorded (dataset.json ``split``; reports print it)."""
+    data.meta["split"] = role
+    return data
+
+
 def split_holdout(data: PreparedDataset, holdout: int) -> tuple[PreparedDataset, PreparedDataset]:
     """Split off the last ``holdout`` samples (in name order) as a held-out set.
 
-    Deterministic on purpose: for DRIVE's training set, ``holdout=5`` holds out 36-40.
+    Deterministic on purpose: for DRIVE's training set, ``holdout=5`` holds out 36-40. The
+    held-out part's role is "holdout" (whether choices were made on it is not recorded);
+    :func:`split_three` records validation and test roles.
     """
     if not 0 < holdout < len(data):
         raise UserError(f"--holdout {holdout}: must be between 1 and {len(data) - 1}")
     order = sorted(range(len(data)), key=lambda i: data.names[i])
-    return data.subset(order[:-holdout]), data.subset(order[-holdout:])
+    train, held = data.subset(order[:-holdout]), data.subset(order[-holdout:])
+    return _with_role(train, "train"), _with_role(held, "holdout")
 
 
-SPLIT_PARTS = ("train", "holdout")
+def split_three(data: PreparedDataset, val: int, test: int) -> dict[str, PreparedDataset]:
+    """Train / validation / test parts in name order: the last ``test`` samples are the test
+    split, the ``val`` before them the validation split, the rest training.
+
+    The discipline they stand for (docs/evaluation.md): every choice (a setting, a preset,
+    a share) is made on ``val`` (or on folds of ``train``); ``test`` is scored once, at the end.
+    Either count may be 0 (no such part), but not both, and training keeps at least 2.
+    """
+    if val < 0 or test < 0 or val + test == 0 or len(data) - val - test < 2:
+        raise UserError(
+            f"--val {val} --test {test}: need counts >= 0, not both 0, leaving at least 2 of "
+            f"the {len(data)} pairs for training"
+        )
+    order = sorted(range(len(data)), key=lambda i: data.names[i])
+    cut_val, cut_test = len(data) - val - test, len(data) - test
+    parts = {
+        "train": order[:cut_val],
+        "val": order[cut_val:cut_test],
+        "test": order[cut_test:],
+    }
+    return {role: _with_role(data.subset(idx), role) for role, idx in parts.items() if idx}
 
 
-def save_split(train: PreparedDataset, holdout: PreparedDataset, out: str | Path) -> Path:
-    """Write ``out/train`` and ``out/holdout`` as one unit: both are built in a temporary
-    folder that then takes the place of ``out``, so a killed run leaves the previous split
-    (or nothing), never a train half without its holdout. Replaces an earlier split in
+SPLIT_PARTS = ("train", "val", "test", "holdout")
+
+
+def save_split(parts: dict[str, PreparedDataset], out: str | Path) -> Path:
+    """Write each part to ``out/<role>`` as one unit: all are built in a temporary folder
+    that then takes the place of ``out``, so a killed run leaves the previous split (or
+    nothing), never a train part without its held-out part. Replaces an earlier split in
     ``out``; refuses a folder holding anything else."""
     out = Path(out)
     if out.exists() and not out.is_dir():
@@ -120,10 +154,10 @@ def save_split(train: PreparedDataset, holdout: PreparedDataset, out: str | Path
         others = sorted(p.name for p in out.iterdir() if p.name not in SPLIT_PARTS)
         if others:
             raise UserError(
-                f"{out}: holds {', '.join(others[:3])}, not only a split (train/, holdout/); "
-                "choose another --out"
+                f"{out}: holds {', '.join(others[:3])}, not only a split "
+                f"({', '.join(p + '/' for p in SPLIT_PARTS)}); choose another --out"
             )
     with atomic_folder(out) as tmp:
-        train.save(tmp / "train")
-        holdout.save(tmp / "holdout")
+        for role, part in parts.items():
+            part.save(tmp / role)
     return out

@@ -112,7 +112,43 @@ def _gain_suffix(utility: dict[str, Any], arm: str) -> str:
     from synthmed.evaluation.report import gain_text
 
     gain = gain_text(utility.get("f1_gain_over_real", {}).get(arm))
-    return f"   F1 - real {gain} (95 % interval over the test images)" if gain else ""
+    return f"   F1 - real {gain} (95 % interval over test images and seeds)" if gain else ""
+
+
+def _manifest(folder: str | Path) -> dict[str, Any]:
+    """A generated folder's manifest.json ({} for other folders)."""
+    path = Path(folder) / "manifest.json"
+    meta = read_json(path) if path.is_file() else {}
+    return meta if isinstance(meta, dict) else {}
+
+
+def provenance_of(
+    real_train: Any, real_test: Any, synthetic: dict[str, tuple[str | Path, Any]]
+) -> dict[str, Any]:
+    """Check that no test image trained anything evaluated here, and describe every split.
+
+    ``synthetic``: name -> (folder, loaded set). The segmenters train on ``real_train`` and
+    on each synthetic set's own pairs; the generators behind a set trained on the images its
+    manifest records. Raises a UserError (exit 2) naming the first shared image; returns
+    each split's source, count and digest for the report.
+    """
+    from synthmed.data import provenance
+
+    training = {"the real training set": provenance.image_hashes(real_train)}
+    splits = {"real training": provenance.record(real_train)}
+    for name, (folder, data) in synthetic.items():
+        training[f"the pairs of {name}"] = provenance.image_hashes(data)
+        for stage, hashes in provenance.manifest_training_sets(_manifest(folder)).items():
+            training[f"the training data of {name}'s {stage} model"] = hashes
+            splits[f"{name}: {stage} training data"] = {
+                "count": len(hashes),
+                "digest": provenance.digest(hashes),
+            }
+    provenance.check_disjoint(real_test, training, f"test set {real_test.meta.get('source', '')}")
+    splits["test"] = provenance.record(real_test)
+    for entry in splits.values():
+        entry.pop("images", None)  # the digest names the split; the hashes are in dataset.json
+    return {"splits": splits, "test_role": real_test.meta.get("split")}
 
 
 def _resolution(args: argparse.Namespace) -> int:
@@ -140,10 +176,12 @@ def run(args: argparse.Namespace) -> None:
     if args.evaluation == "utility":
         from synthmed.evaluation.utility import evaluate_utility
 
+        real_train, real_test = _load(args.real_train, res), _load(args.real_test, res)
+        checked = provenance_of(real_train, real_test, {"synthetic": (args.synthetic, synthetic)})
         result = evaluate_utility(
-            _load(args.real_train, res),
+            real_train,
             synthetic,
-            _load(args.real_test, res),
+            real_test,
             budget_recipe(args.budget, res),
             tuple(range(args.seeds)),
             args.device,
@@ -151,6 +189,7 @@ def run(args: argparse.Namespace) -> None:
             real_subsets=tuple(args.real_subsets),
             synthetic_share=args.synthetic_share,
         )
+        result["provenance"] = checked
         for arm, r in result["arms"].items():
             m, s = r["mean"], r["std"]
             gain = _gain_suffix(result, arm)
@@ -205,11 +244,21 @@ def _run_all(args: argparse.Namespace, res: int, synthetic: Any, command: str) -
         raise UserError("evaluate all: --out is required (the report folder)")
     real_train, real_test = _load(args.real_train, res), _load(args.real_test, res)
     sets = {"dual GAN": synthetic}
+    folders = {"dual GAN": args.synthetic}
     if args.baseline:
         sets[args.baseline_name] = _load(args.baseline, res, resize=True)
+        folders[args.baseline_name] = args.baseline
     runs = _named_folders(args.runs, "--runs")
     named = _named_folders(args.compare, "--compare")
     compare = {name: _load(str(path), res, resize=True) for name, path in named.items()}
+    # Sets compared on fidelity only train no segmenter, but their generators' data must
+    # still not be the test data: the report puts them side by side with the others.
+    checked = provenance_of(
+        real_train,
+        real_test,
+        {name: (folders[name], data) for name, data in sets.items()}
+        | {name: (named[name], data) for name, data in compare.items()},
+    )
     extractor = pick_extractor(
         real_train, args.inception_weights, args.extractor_steps, device=args.device
     )
@@ -227,6 +276,7 @@ def _run_all(args: argparse.Namespace, res: int, synthetic: Any, command: str) -
     )
     sets |= compare
     metrics["context"] = {"command": command, "machine": machine(), "resolution": res}
+    metrics["provenance"] = checked
     figures = {
         "samples": plots.samples_figure({"real": real_train, **sets}),
         "training_losses": plots.loss_curves_figure(runs),

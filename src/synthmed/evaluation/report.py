@@ -54,12 +54,13 @@ def utility_section(u: dict[str, Any]) -> str:
         [arm]
         + [mean_std(r, k) for k in UTILITY_SCORES]
         + [u["f1_relative_to_real"].get(arm)]
-        + ([gain_text(gains.get(arm))] if gains else [])
+        + ([gain_text(gains.get(arm)), components_text(gains.get(arm))] if gains else [])
         for arm, r in u["arms"].items()
     ]
     header = ["arm", *UTILITY_SCORES, "F1 / real F1"]
     if gains:
-        header.append("F1 − real F1 (95 % interval over the test images)")
+        header.append("F1 − real F1 (95 % interval: test images and seeds)")
+        header.append("interval, test images only / seeds only")
     recipe = ", ".join(f"{k}={v}" for k, v in u["recipe"].items())
     curve = ""
     if any(arm.startswith("real (") for arm in u["arms"]):
@@ -81,26 +82,75 @@ def utility_section(u: dict[str, Any]) -> str:
         f"seeds {u['seeds']}; scores on the held-out real images at native size, pixels inside "
         "the field-of-view mask only, threshold 0.5; F1 = Dice of the vessel class.</p>"
         + table(header, rows)
-        + (GAIN_NOTE if gains else "")
+        + (gain_note(gains) if gains else "")
         + curve
         + mix
     )
 
 
-GAIN_NOTE = (
-    "<p class=note>The interval comes from a paired bootstrap over the held-out images: each "
-    "draw takes as many of them as there are, with replacement, and scores every arm and "
-    "seed on the same draw. With few test images, which images were held out can move F1 more "
-    "than the seeds do; the ± columns show only the seeds' spread.</p>"
-)
+def gain_note(gains: dict[str, Any]) -> str:
+    """The definition of the gain interval, as the results state it (older results: the
+    single-level bootstrap over the test images they were computed with)."""
+    definition = next((g.get("definition") for g in gains.values() if g), None)
+    if definition is None:
+        definition = (
+            "(older result) a paired bootstrap over the held-out images only, seeds fixed: "
+            "narrower than the truth"
+        )
+    return (
+        f"<p class=note>{html.escape(definition)} The ± columns show only the seeds' spread of "
+        "each arm's own score. 'Share of draws with gain > 0' describes the bootstrap draws; "
+        "it is not a p-value.</p>"
+    )
+
+
+def _interval(values: list[float]) -> str:
+    return f"{values[0]:+.4f} … {values[1]:+.4f}"
 
 
 def gain_text(gain: dict[str, Any] | None) -> str:
     """'+0.0094 (+0.0021 … +0.0160)' for an arm's F1 gain over real, '' without one."""
     if not gain:
         return ""
-    lo, hi = gain["interval"]
-    return f"{gain['gain']:+.4f} ({lo:+.4f} … {hi:+.4f})"
+    return f"{gain['gain']:+.4f} ({_interval(gain['interval'])})"
+
+
+def components_text(gain: dict[str, Any] | None) -> str:
+    """The interval with one source of noise held fixed, and the share of draws above 0."""
+    if not gain or "components" not in gain:
+        return ""
+    c = gain["components"]
+    share = gain["share_of_bootstrap_draws_with_gain_above_0"]
+    return (
+        f"{_interval(c['test_images_only'])} / {_interval(c['seeds_only'])}; "
+        f"share of draws with gain > 0: {share:.0%}"
+    )
+
+
+ROLE_NOTES = {
+    "test": "the test split: no choice of this evaluation's recipe was made on it",
+    "val": "a validation split: settings may have been chosen on it, so its figures are "
+    "after selection and optimistic",
+    "holdout": "held out from training; whether choices were made on it is not recorded "
+    "(prepare --val / --test record the role)",
+}
+
+
+def provenance_section(p: dict[str, Any]) -> str:
+    """Which images trained what: each split's size and content digest, and the test's role."""
+    role = p.get("test_role")
+    note = ROLE_NOTES.get(role, "its role (validation or test) is not recorded")
+    rows = [
+        [name, entry.get("count"), str(entry.get("digest", ""))[:16], entry.get("source") or ""]
+        for name, entry in p["splits"].items()
+    ]
+    return (
+        "<h2>Data provenance</h2><p class=note>Every image is identified by the SHA-256 of its "
+        "decoded pixels; a split's digest is the SHA-256 of its sorted image hashes. The "
+        "evaluation checked that no test image is among the images that trained any "
+        f"segmenter or generator listed here. The utility scores come from {html.escape(note)}."
+        "</p>" + table(["split", "images", "digest (first 16 hex)", "source"], rows)
+    )
 
 
 def fidelity_section(f: dict[str, Any]) -> str:
@@ -212,6 +262,8 @@ def write_report(
         uri = "data:image/png;base64," + base64.b64encode(png).decode()
         parts.append(f"<h2>{html.escape(name.replace('_', ' ').capitalize())}</h2>")
         parts.append(f'<img alt="{html.escape(name)}" src="{uri}">')
+    if "provenance" in metrics:
+        parts.append(provenance_section(metrics["provenance"]))
     if "utility" in metrics:
         parts.append(utility_section(metrics["utility"]))
     if "fidelity" in metrics:

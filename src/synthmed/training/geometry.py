@@ -19,6 +19,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from synthmed.data import provenance
 from synthmed.data.prepared import PreparedDataset
 from synthmed.device import autocast, pick_device, pick_precision
 from synthmed.evaluation.vessels import disc_side_weights
@@ -91,6 +92,7 @@ def train_geometry(
     fade = noise_fade_steps or opts.steps
     stage = geometry_stage(data, config, opts, instance_noise, blur, fade, mode_seeking)
     extra = {"data": data.meta.get("source", "?"), "resolution": data.resolution}
+    extra["trained_on"] = provenance.record(data)
     extra["stage"] = {"instance_noise": instance_noise, "blur": blur, "noise_fade_steps": fade}
     extra["stage"]["mode_seeking"] = mode_seeking
     if config.canonical_side:

@@ -3,7 +3,8 @@
 A run folder (after stylegan2-ada's convention) holds ``options.json``, ``stats.jsonl``
 (one JSON object per logged step), ``reals.png``, ``grids/fakesNNNNNN.png``,
 ``checkpoint.safetensors`` (everything needed to resume exactly) and ``generator/``
-(the trained generator as ``config.json`` + ``model.safetensors``, what ``generate`` loads).
+(the trained generator as ``config.json`` + ``model.safetensors``, what ``generate`` loads,
+and ``provenance.json``: the content hashes of the images it trained on).
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from tqdm import tqdm
 
 from synthmed import __version__
 from synthmed.checkpoints import load_checkpoint, save_checkpoint, save_component
+from synthmed.data.provenance import PROVENANCE_FILE
 from synthmed.errors import UserError
 from synthmed.files import atomic_write, read_json, write_json
 from synthmed.grids import save_png
@@ -62,6 +64,18 @@ def resumed_options(out: Path) -> dict[str, Any]:
     return read_json(out / "options.json")
 
 
+def _check_same_data(out: Path, trained_on: dict[str, Any] | None) -> None:
+    """Refuse to resume a run on other images than it started with: its provenance record
+    (and every evaluation that trusts it) would then be wrong."""
+    before = read_json(out / "options.json").get("trained_on")
+    if trained_on and before and before.get("digest") != trained_on.get("digest"):
+        raise UserError(
+            f"{out}: started on {before.get('source')} ({before.get('count')} pairs, digest "
+            f"{str(before.get('digest'))[:12]}), resumed on other data (digest "
+            f"{str(trained_on.get('digest'))[:12]}); resume on the same --data"
+        )
+
+
 def run_training(
     stage: Stage, opts: TrainOptions, out: Path, resume: bool, extra: dict[str, Any]
 ) -> Path:
@@ -81,6 +95,7 @@ def run_training(
     data_rng = torch.Generator().manual_seed(opts.seed + 1)
     start = 0
     if resume:
+        _check_same_data(out, extra.get("trained_on"))
         rng, state = load_checkpoint(out / CHECKPOINT, stage.modules, stage.optimizers)
         torch.set_rng_state(rng["torch"])
         data_rng.set_state(rng["data"])
@@ -108,6 +123,8 @@ def run_training(
     def save_generator() -> None:
         exported = stage.exported if stage.exported is not None else stage.modules["G"]
         save_component(out / "generator", stage.config, exported, stage.kind)
+        if "trained_on" in extra:  # which images trained it travels with the weights
+            write_json(out / "generator" / PROVENANCE_FILE, {"trained_on": extra["trained_on"]})
 
     if start >= opts.steps:
         # Exported again: a finished run saved by an earlier version gains what this one

@@ -19,6 +19,7 @@ import torch.nn.functional as F
 from monai.losses import SoftDiceclDiceLoss
 from torch import nn
 
+from synthmed.data import provenance
 from synthmed.data.prepared import PreparedDataset
 from synthmed.device import autocast, pick_device, pick_precision
 from synthmed.errors import UserError
@@ -135,6 +136,7 @@ def train_texture(
         adapt_weight,
     )
     extra = {"data": data.meta.get("source", "?"), "resolution": data.resolution}
+    extra["trained_on"] = provenance.record(data)
     extra["stage"] = {"l1_weight": l1_weight, "fm_weight": fm_weight}
     if target == "mask":
         extra["stage"] |= {"coarse_noise": coarse_noise, "topology_weight": topology_weight}
