@@ -127,6 +127,7 @@ def test_evaluate_all_writes_the_report(work: Path) -> None:
     provenance = metrics["provenance"]["splits"]
     assert provenance["real training"]["count"] == 8 and provenance["test"]["count"] == 4
     assert "Data provenance" in page and provenance["test"]["digest"][:16] in page
+    assert "Sensitivity by vessel width" in page
     assert "Judge sharpness by the sharpness table" in page  # the domain encoder's caveat
     assert "<h3>Sharpness</h3>" in page and "variance of the Laplacian" in page
     assert page.count("data:image/png;base64,") == 4  # figures embedded: opens offline

@@ -317,3 +317,21 @@ def test_native_size_scoring_through_drive_files(tmp_path: Path) -> None:
     recipe = dataclasses.replace(budget_recipe("smoke", 32), steps=3)
     arm = evaluate_arm([data], data, recipe, seeds=(0,), device="cpu", progress=False)
     assert arm["scored_at"] == "native" and SCORES <= set(arm["per_seed"][0])
+
+
+def test_sensitivity_by_width_tells_thin_from_thick_vessels() -> None:
+    """Issue 30: what a segmenter misses, by vessel size. A 2 px and an 8 px vessel; the
+    prediction finds only the thick one: thin sensitivity 0, thick 1, medium absent (NaN)."""
+    from synthmed.evaluation.protocol import sensitivity_by_width, vessel_width_map
+
+    truth = np.zeros((60, 60), np.uint8)
+    truth[10:12, 5:55] = 1
+    truth[30:38, 5:55] = 1
+    widths = vessel_width_map(truth)
+    assert widths[10:12, 10:50].max() <= 2.5 and widths[30:38, 10:50].min() > 4.5
+    assert (widths[truth == 0] == 0).all()
+    found = np.zeros((60, 60), np.float32)
+    found[30:38, 5:55] = 1
+    s = sensitivity_by_width(found, truth, np.ones_like(truth))
+    assert s["sensitivity_thin"] == 0 and s["sensitivity_thick"] == 1
+    assert np.isnan(s["sensitivity_medium"])

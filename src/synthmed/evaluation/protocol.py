@@ -16,10 +16,12 @@ import numpy as np
 import torch
 from monai.metrics import compute_confusion_matrix_metric
 from PIL import Image
+from scipy import ndimage
 from scipy.stats import rankdata
 
 from synthmed.data.images import fov_from_image, read_image, read_mask
 from synthmed.data.prepared import PreparedDataset
+from synthmed.evaluation.vessels import skeleton_and_widths
 
 GEOMETRY_KEYS = ("native_size", "crop", "pad", "side")
 # Score name -> MONAI confusion-matrix metric name (same definitions as MONAI's).
@@ -174,6 +176,58 @@ def image_counts(
     return np.array(rows, dtype=np.int64).reshape(-1, 3)
 
 
+# Vessel width classes for per-width sensitivity, as the vessel's full width in pixels at the
+# scoring size (native for DRIVE: capillaries are 1-2 px there, the arcades 6-10 px).
+WIDTH_CLASSES = (("thin", 0.0, 2.5), ("medium", 2.5, 4.5), ("thick", 4.5, float("inf")))
+
+
+def vessel_width_map(truth: np.ndarray) -> np.ndarray:
+    """The local width (pixels) of the vessel each vessel pixel belongs to; 0 elsewhere.
+
+    Width is measured on the centre line (2 x distance to the background - 1, as in
+    :mod:`synthmed.evaluation.vessels`) and given to every vessel pixel from its nearest
+    centre-line pixel, so a thick vessel's edge pixels count as thick.
+    """
+    mask = np.asarray(truth) > 0
+    out = np.zeros(mask.shape, np.float32)
+    if not mask.any():
+        return out
+    skeleton, widths = skeleton_and_widths(mask)
+    if not skeleton.any():
+        return out
+    width_at = np.zeros(mask.shape, np.float32)
+    width_at[skeleton] = widths
+    _, (rows, cols) = ndimage.distance_transform_edt(~skeleton, return_indices=True)
+    out[mask] = width_at[rows[mask], cols[mask]]
+    return out
+
+
+def sensitivity_by_width(
+    prob: np.ndarray | Sequence[np.ndarray],
+    truth: np.ndarray | Sequence[np.ndarray],
+    fov: np.ndarray | Sequence[np.ndarray],
+    threshold: float = 0.5,
+) -> dict[str, float]:
+    """Pooled sensitivity on thin, medium and thick vessels (:data:`WIDTH_CLASSES`), inside
+    the FOV: what a segmenter misses, by vessel size. NaN for a class with no pixel."""
+    found = {name: 0 for name, _, _ in WIDTH_CLASSES}
+    total = dict(found)
+    for p, t, f in zip(_as_list(prob), _as_list(truth), _as_list(fov), strict=True):
+        widths = vessel_width_map(t)
+        hit = (np.asarray(p) >= threshold) & (f > 0)
+        vessel = (np.asarray(t) > 0) & (f > 0)
+        for name, low, high in WIDTH_CLASSES:
+            member = vessel & (widths > low) & (widths <= high)
+            if name == "thin":  # pixels without a centre line of their own (width 0) are thin
+                member |= vessel & (widths == 0)
+            total[name] += int(np.count_nonzero(member))
+            found[name] += int(np.count_nonzero(member & hit))
+    return {
+        f"sensitivity_{name}": found[name] / total[name] if total[name] else float("nan")
+        for name in found
+    }
+
+
 def score_images(
     prob: np.ndarray,
     data: PreparedDataset,
@@ -194,6 +248,7 @@ def score_images(
         preds = [to_native(p, t) for p, t in zip(prob, data.meta["transforms"], strict=True)]
         truths, fovs = [t for t, _ in native], [f for _, f in native]
     pooled = segmentation_scores(preds, truths, fovs, threshold)
+    pooled.update(sensitivity_by_width(preds, truths, fovs, threshold))
     return pooled, image_counts(preds, truths, fovs, threshold)
 
 

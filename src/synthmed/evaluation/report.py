@@ -71,6 +71,19 @@ def utility_section(u: dict[str, Any]) -> str:
             "raise its score: compare real + synthetic with real only at a budget where the "
             "curve still rises.</p>"
         )
+    widths = ""
+    first = next(iter(u["arms"].values()))
+    if "sensitivity_thin" in first["mean"]:  # reports before issue 30 have none
+        keys = ("sensitivity_thin", "sensitivity_medium", "sensitivity_thick")
+        width_rows = [[arm] + [mean_std(r, k) for k in keys] for arm, r in u["arms"].items()]
+        widths = (
+            "<h3>Sensitivity by vessel width</h3><p class=note>Share of the true vessel pixels "
+            "found, by the width of their vessel at the scoring size: thin ≤ 2.5 px, medium "
+            "≤ 4.5 px, thick above (width on the annotation's centre line, given to each "
+            "vessel pixel from its nearest centre-line pixel). A synthetic arm short on thin "
+            "vessels learnt fainter capillaries than the photographs show.</p>"
+            + table(["arm", "thin", "medium", "thick"], width_rows)
+        )
     share = u.get("synthetic_share", 0.5)  # reports written before the option: equal shares
     mix = (
         f"<p class=note>Real + synthetic arms draw {share:.0%} of their training patches from "
@@ -85,6 +98,7 @@ def utility_section(u: dict[str, Any]) -> str:
         + (gain_note(gains) if gains else "")
         + curve
         + mix
+        + widths
     )
 
 

@@ -44,7 +44,7 @@ def _check(masks: np.ndarray, fov: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return masks.astype(bool) & fov, fov
 
 
-def _skeleton_and_widths(
+def skeleton_and_widths(
     mask: np.ndarray, distance: np.ndarray | None = None
 ) -> tuple[np.ndarray, np.ndarray]:
     """The 1-pixel skeleton and the vessel width (pixels) at each skeleton pixel.
@@ -79,7 +79,7 @@ def disc_side_weights(mask: np.ndarray, distance: np.ndarray | None = None) -> t
 def _image_statistics(mask: np.ndarray, fov: np.ndarray) -> dict[str, float]:
     side = mask.shape[1]
     distance = ndimage.distance_transform_edt(mask)
-    skeleton, widths = _skeleton_and_widths(mask, distance)
+    skeleton, widths = skeleton_and_widths(mask, distance)
     left, right = disc_side_weights(mask, distance)
     neighbours = ndimage.convolve(skeleton.astype(np.uint8), _NEIGHBOURS, mode="constant")
     neighbours = np.where(skeleton, neighbours, 0)
@@ -166,7 +166,7 @@ def width_histograms(
         (probabilities, edges): probabilities sum to 1 (all zeros if there is no vessel).
     """
     masks, fov = _check(masks, fov)
-    widths = [_skeleton_and_widths(m)[1] / m.shape[1] * REFERENCE_SIDE for m in masks if m.any()]
+    widths = [skeleton_and_widths(m)[1] / m.shape[1] * REFERENCE_SIDE for m in masks if m.any()]
     pooled = np.concatenate(widths) if widths else np.zeros(0)
     edges = np.linspace(0.0, max_width, bins + 1) if np.isscalar(bins) else np.asarray(bins)
     counts, edges = np.histogram(np.clip(pooled, edges[0], edges[-1]), bins=edges)
