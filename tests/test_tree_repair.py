@@ -148,3 +148,20 @@ def test_empty_and_single_piece_masks() -> None:
     m = blank()
     m[255:258, 50:400] = True  # one clean vessel: nothing to mend
     np.testing.assert_array_equal(repair_tree(m, FOV, TreeRepair()), m)
+
+
+def test_loops_count_enclosed_background_not_pinholes() -> None:
+    """Issue 30: Stage I's masks were meshes (more loops than real trees). A square ring is
+    one loop; a one-pixel hole in a thick vessel at 512 px is a pinhole, not a loop; an open
+    tree has none."""
+    from synthmed.evaluation.vessels import vessel_statistics
+
+    masks = np.zeros((3, 512, 512), np.uint8)
+    masks[0, 100:300, 100:104] = masks[0, 100:300, 300:304] = 1
+    masks[0, 100:104, 100:304] = masks[0, 300:304, 100:304] = 1
+    masks[1, 200:220, 50:450] = 1
+    masks[1, 210, 200] = 0  # a pinhole
+    masks[2, 256, 20:500] = 1
+    masks[2, 20:256, 256] = 1  # a T: branches but no loop
+    loops = vessel_statistics(masks, np.ones_like(masks))["loops"]
+    assert loops.tolist() == [1, 0, 0]

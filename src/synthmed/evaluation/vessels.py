@@ -27,7 +27,9 @@ STATISTICS = (
     "mean_width",
     "components",
     "disc_lateralisation",
+    "loops",
 )
+LOOP_MIN_AREA = 10  # px at REFERENCE_SIDE: smaller holes are pinholes in a vessel, not loops
 SIDE_BAND = 0.4  # share of the width on each side weighed by the disc's lateralisation
 REFERENCE_SIDE = 512  # widths are reported as pixels at this side
 _EIGHT_CONNECTED = np.ones((3, 3), dtype=bool)
@@ -88,6 +90,13 @@ def _image_statistics(mask: np.ndarray, fov: np.ndarray) -> dict[str, float]:
     _, branch_points = ndimage.label(neighbours >= 3, structure=_EIGHT_CONNECTED)
     _, components = ndimage.label(mask, structure=_EIGHT_CONNECTED)
     fov_pixels = fov.sum()
+    # A loop encloses background that cannot reach the image border (4-connected, the dual
+    # of the vessels' 8-connectivity); pinholes inside a thick vessel are not loops.
+    holes, count = ndimage.label(~mask)
+    sizes = np.bincount(holes.ravel(), minlength=count + 1)
+    border = np.unique(np.r_[holes[0], holes[-1], holes[:, 0], holes[:, -1]])
+    enclosed = np.setdiff1d(np.arange(1, count + 1), border)
+    min_area = LOOP_MIN_AREA * (side / REFERENCE_SIDE) ** 2
     return {
         "vessel_fraction": float(mask.sum() / fov_pixels) if fov_pixels else 0.0,
         "skeleton_length": float(skeleton.sum() / side),
@@ -97,6 +106,7 @@ def _image_statistics(mask: np.ndarray, fov: np.ndarray) -> dict[str, float]:
         "mean_width": float(widths.mean() / side * REFERENCE_SIDE) if widths.size else 0.0,
         "components": float(components),
         "disc_lateralisation": abs(left - right) / (left + right) if left + right else 0.0,
+        "loops": float(np.count_nonzero(sizes[enclosed] >= min_area)),
     }
 
 
@@ -115,7 +125,9 @@ def vessel_statistics(masks: np.ndarray, fov: np.ndarray) -> dict[str, np.ndarra
         ``mean_width`` (mean vessel width along the skeleton, in pixels at 512) and
         ``components`` (8-connected components of the mask) and ``disc_lateralisation``
         (|L - R| / (L + R) of :func:`disc_side_weights`: about 0.4-0.7 for a tree growing
-        from a disc at a side, near 0 for a net without one).
+        from a disc at a side, near 0 for a net without one) and ``loops`` (background
+        regions enclosed by vessels, of at least :data:`LOOP_MIN_AREA` px at 512: crossings
+        and meshes; pinholes inside a vessel do not count).
     """
     masks, fov = _check(masks, fov)
     rows = [_image_statistics(m, f) for m, f in zip(masks, fov, strict=True)]
