@@ -165,3 +165,21 @@ def test_loops_count_enclosed_background_not_pinholes() -> None:
     masks[2, 20:256, 256] = 1  # a T: branches but no loop
     loops = vessel_statistics(masks, np.ones_like(masks))["loops"]
     assert loops.tolist() == [1, 0, 0]
+
+
+def test_disc_convergence_finds_a_disc_away_from_the_vessels() -> None:
+    """The drawn disc (a bright blob) where the thick vessels meet: near 0; the same blob on
+    the other side of the image: about half the side away."""
+    from synthmed.evaluation.vessels import disc_convergence
+
+    side = 128
+    yy, xx = np.mgrid[:side, :side]
+    masks = np.zeros((2, side, side), np.uint8)
+    masks[:, 60:68, 10:110] = 1  # a thick vessel from the left ...
+    masks[:, 20:108, 100:108] = 1  # ... meeting a thick one on the right
+    images = np.full((2, side, side, 3), 60, np.uint8)
+    near = (yy - 64) ** 2 + (xx - 104) ** 2 < 100
+    far = (yy - 64) ** 2 + (xx - 30) ** 2 < 100
+    images[0][near], images[1][far] = 230, 230
+    d = disc_convergence(images, masks, np.ones_like(masks))
+    assert d[0] < 0.1 and 0.4 < d[1] < 0.7

@@ -110,6 +110,36 @@ def _image_statistics(mask: np.ndarray, fov: np.ndarray) -> dict[str, float]:
     }
 
 
+def disc_convergence(images: np.ndarray, masks: np.ndarray, fov: np.ndarray) -> np.ndarray:
+    """Per pair (N,): how far the drawn optic disc is from where the thick vessels converge,
+    as a share of the image side. For Stage II's photographs against Stage I's masks.
+
+    The disc is the brightest smoothed region of the photograph (Gaussian of side / 30 on the
+    grey image, inside the field of view eroded by side / 50); the convergence point is the
+    maximum of the smoothed squared distance to the background (thick vessels weigh most;
+    Gaussian of side / 15). On DRIVE's 20 training pairs at 256 px: 0.04-0.13 for 18 of
+    them; 0.54 and 0.69 for two whose brightest region is not the disc, so read the median
+    and the share under 0.15, not the mean. Retinal data only.
+    """
+    masks, fov = _check(masks, fov)
+    if images.shape[:3] != masks.shape:
+        raise UserError(f"images {images.shape} and masks {masks.shape} do not pair up")
+    out = np.empty(len(masks))
+    for i, (image, mask, field) in enumerate(zip(images, masks, fov, strict=True)):
+        side = mask.shape[0]
+        inside = ndimage.binary_erosion(field, iterations=max(1, side // 50))
+        if not inside.any():
+            inside = field
+        grey = ndimage.gaussian_filter(image.astype(np.float64).mean(axis=-1), side / 30)
+        grey[~inside] = -np.inf
+        weight = ndimage.gaussian_filter(ndimage.distance_transform_edt(mask) ** 2, side / 15)
+        weight[~field] = -np.inf
+        disc = np.unravel_index(np.argmax(grey), grey.shape)
+        meet = np.unravel_index(np.argmax(weight), weight.shape)
+        out[i] = np.hypot(disc[0] - meet[0], disc[1] - meet[1]) / side
+    return out
+
+
 def vessel_statistics(masks: np.ndarray, fov: np.ndarray) -> dict[str, np.ndarray]:
     """Per-image vessel-tree statistics of a set of binary masks.
 
