@@ -11,6 +11,8 @@ from synthmed.data.sources import phantom_dataset
 from synthmed.errors import UserError
 from synthmed.evaluation.features import (
     feature_metrics,
+    frechet_distance,
+    kernel_inception_distance,
     load_inception,
     read_state_dict,
     train_domain_extractor,
@@ -181,7 +183,7 @@ def test_feature_metrics_self_and_noise(small, extractor):
     same = feature_metrics(images, images, extractor)
     low = feature_metrics(images, _noised(images, 10), extractor)
     high = feature_metrics(images, _noised(images, 40), extractor)
-    assert same["extractor"] == "synthmed-domain-encoder(vessel-seg, 25 steps, seed 0)"
+    assert same["extractor"] == "synthmed-domain-encoder(vessel-seg on 16 pairs, 25 steps, seed 0)"
     assert same["n_real"] == same["n_synth"] == 16 and same["feature_dim"] == 256
     assert abs(same["fid"]) < 1e-3 * high["fid"]
     assert same["fid"] < low["fid"] < high["fid"]
@@ -196,6 +198,36 @@ def test_feature_metrics_small_sets_and_gray_input(small, extractor):
     gray = small.images[..., 1:2]  # repeated to the extractor's 3 channels
     m = feature_metrics(gray[:4], gray[4:10], extractor, kid_subset_size=100)
     assert m["kid_subset_size"] == 4 and m["k"] == 3 and np.isfinite(m["fid"])
+
+
+def test_fid_and_kid_agree_with_torchmetrics():
+    import warnings
+
+    from torch import nn
+    from torchmetrics.image.fid import FrechetInceptionDistance
+    from torchmetrics.image.kid import KernelInceptionDistance
+
+    g = torch.Generator().manual_seed(0)
+    real = torch.randn(20, 8, generator=g, dtype=torch.float64)
+    synth = torch.randn(15, 8, generator=g, dtype=torch.float64) * 1.3 + 0.2
+    identity = nn.Identity()
+    identity.num_features = 8
+    fid = FrechetInceptionDistance(feature=identity)
+    fid.update(real, real=True)
+    fid.update(synth, real=False)
+    assert frechet_distance(real, synth) == pytest.approx(float(fid.compute()), rel=1e-6)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        kid = KernelInceptionDistance(feature=identity, subset_size=10)
+    kid.update(real, real=True)
+    kid.update(synth, real=False)
+    torch.manual_seed(3)
+    expected = [float(x) for x in kid.compute()]
+    assert kernel_inception_distance(real, synth, 10, seed=3) == pytest.approx(expected, rel=1e-6)
+    # 8 vs 7 samples of 256-d features: rank-deficient covariances, still a real number.
+    tiny = frechet_distance(torch.randn(8, 256, generator=g), torch.randn(7, 256, generator=g))
+    assert np.isfinite(tiny) and tiny > 0
+    assert np.isnan(frechet_distance(real[:1], synth))
 
 
 def test_domain_extractor_is_deterministic(small):
