@@ -18,11 +18,20 @@ from synthmed.evaluation.features import (
     train_domain_extractor,
 )
 from synthmed.evaluation.fidelity import (
+    DISTANCE_FROM_IDEAL,
+    OUTSIDE,
+    WITHIN,
     compare_sharpness,
+    image_histograms,
+    intensity_histograms,
     intensity_kl,
-    real_floor_kl,
+    matched_fidelity,
+    matched_splits,
+    profile_set,
     sharpness,
+    summarise_splits,
 )
+from synthmed.evaluation.suite import evaluate_fidelity, pick_extractor
 from synthmed.evaluation.vessels import (
     compare_vessel_statistics,
     disc_side_weights,
@@ -109,13 +118,126 @@ def test_sharpness_ignores_the_black_surround_and_checks_its_input(real):
         sharpness(real.images[:1], empty)
 
 
-def test_real_floor_is_small_positive_and_seeded(real):
-    floor = real_floor_kl(real, repeats=5, seed=0)
-    assert 0 < floor["mean"] < 0.05 and floor["std"] >= 0 and floor["repeats"] == 5
-    assert list(floor["per_channel_mean"]) == ["R", "G", "B"]
-    assert real_floor_kl(real, repeats=5, seed=0) == floor
-    noised = intensity_kl(real, _with_images(real, _noised(real.images, 32)))["mean"]
-    assert noised > 10 * floor["mean"]
+# ------------------------------------------------------------------ like-for-like references
+
+
+@pytest.mark.parametrize("n_real, m_synth", [(15, 200), (15, 3), (16, 8), (2, 1)])
+def test_matched_splits_have_the_stated_sizes_and_are_seeded(n_real, m_synth):
+    plan = matched_splits(n_real, m_synth, splits=20, seed=0)
+    assert len(plan) == 20
+    for split in plan:
+        a, b, s = split
+        assert len(a) == (n_real + 1) // 2  # A: ceil(N/2)
+        assert len(b) == len(s) == min(n_real // 2, m_synth)  # same size on both sides
+        assert len(s) <= n_real // 2  # never more synthetic images than B holds
+        assert not set(a) & set(b) and set(a) | set(b) <= set(range(n_real))
+        assert len(set(s)) == len(s) and set(s) <= set(range(m_synth))  # no repeats
+    again = matched_splits(n_real, m_synth, splits=20, seed=0)
+    assert all(
+        np.array_equal(x, y)
+        for p, q in zip(plan, again, strict=True)
+        for x, y in zip(p, q, strict=True)
+    )
+    if n_real > 2:
+        other = matched_splits(n_real, m_synth, splits=20, seed=1)
+        assert any(not np.array_equal(p.a, q.a) for p, q in zip(plan, other, strict=True))
+    # Every synthetic set of an evaluation is set against the same A's, whatever its size.
+    assert all(
+        np.array_equal(p.a, q.a) for p, q in zip(plan, matched_splits(n_real, 7, 20), strict=True)
+    )
+
+
+def test_image_histograms_sum_to_the_pooled_histogram(real):
+    counts = image_histograms(real.images, real.fov)
+    pooled = counts[[1, 4, 6]].sum(axis=0)
+    expected = intensity_histograms(real.images[[1, 4, 6]], real.fov[[1, 4, 6]])
+    assert np.allclose(pooled / pooled.sum(axis=1, keepdims=True), expected)
+
+
+def _matched_kl(real: PreparedDataset, synth: PreparedDataset) -> dict:
+    result = matched_fidelity(profile_set(real), profile_set(synth), ["R", "G", "B"], splits=30)
+    assert result["sizes"] == {
+        "n_real": 16,
+        "m_synthetic": len(synth),
+        "a": 8,
+        "b": 8,
+        "compared": 8,
+        "splits": 30,
+        "seed": 0,
+    }
+    return result["matched"]["kl"]["mean"]
+
+
+def test_a_resample_of_real_images_lies_within_the_real_vs_real_spread(real):
+    drawn = np.random.default_rng(3).integers(0, len(real), 40)
+    kl = _matched_kl(real, real.subset(list(drawn)))
+    assert kl["verdict"] == WITHIN
+    assert kl["real_vs_real"]["p5"] <= kl["synthetic"]["median"] <= kl["real_vs_real"]["p95"]
+    assert kl["share_of_splits_synthetic_further"] < 0.6
+    assert len(kl["per_split"]["synthetic"]) == len(kl["per_split"]["real_vs_real"]) == 30
+
+
+def test_shifted_intensities_lie_outside_the_real_vs_real_spread(real):
+    shifted = np.clip(real.images.astype(int) + 60, 0, 255).astype(np.uint8)
+    kl = _matched_kl(real, _with_images(real, shifted))
+    assert kl["verdict"] == OUTSIDE
+    assert kl["share_of_splits_synthetic_further"] > 0.95
+    same = matched_fidelity(profile_set(real), profile_set(real), ["R", "G", "B"], splits=5)
+    again = matched_fidelity(profile_set(real), profile_set(real), ["R", "G", "B"], splits=5)
+    assert same == again  # seeded
+
+
+def test_summaries_read_each_metric_in_its_own_direction():
+    low, high = [0.2] * 10, [0.9] * 10
+    # KL: larger is further; precision: smaller is further; sharpness: away from 1 either way.
+    assert summarise_splits(high, low, DISTANCE_FROM_IDEAL["kl"][1])[
+        "share_of_splits_synthetic_further"
+    ] == pytest.approx(1.0)
+    precision = summarise_splits(low, high, DISTANCE_FROM_IDEAL["precision"][1])
+    assert precision["share_of_splits_synthetic_further"] == 1.0
+    assert precision["verdict"] == OUTSIDE
+    ratio = DISTANCE_FROM_IDEAL["sharpness"][1]
+    assert summarise_splits([0.5] * 3, [1.5] * 3, ratio)["share_of_splits_synthetic_further"] == 1
+    nan = summarise_splits([float("nan")] * 3, [1.0] * 3, ratio)
+    assert nan["verdict"].startswith("not computed") and np.isnan(nan["synthetic"]["median"])
+
+
+def test_evaluate_fidelity_gives_every_figure_its_reference(small, extractor):
+    real, synth = small.subset(list(range(10))), phantom_dataset(12, 32, seed=3)
+    held_out = phantom_dataset(3, 32, seed=4)
+    result = evaluate_fidelity(real, {"s": synth}, extractor, splits=6, mask_reference=held_out)
+    assert result["reference"]["a"] == result["reference"]["b"] == 5
+    assert "without replacement" in result["reference"]["definition"]
+    assert result["extractor_training_data"] == "16 pairs"
+    s = result["sets"]["s"]
+    assert s["sizes"]["compared"] == 5 and s["sizes"]["m_synthetic"] == 12
+    assert set(s["matched"]) == {"kl", "sharpness", "vessels", "features"}
+    assert set(s["matched"]["features"]) == {
+        "fid",
+        "kid_mean",
+        "precision",
+        "recall",
+        "density",
+        "coverage",
+    }
+    for family in s["matched"].values():
+        for summary in family.values():
+            assert set(summary) >= {"synthetic", "real_vs_real", "verdict"}
+            assert 0 <= summary["share_of_splits_synthetic_further"] <= 1
+    assert np.isfinite(s["matched"]["features"]["fid"]["real_vs_real"]["median"])
+    assert "no real-vs-real reference" in s["whole_sets"]["note"]
+    assert "held_out_to_train" in s["mask_nearest_neighbours"]  # the memorisation reference
+    assert "kl_real_floor" not in result and "real (held-out)" not in result["sets"]
+
+
+def test_default_extractor_never_sees_the_real_set(small):
+    phantoms = pick_extractor(32, steps=2, phantoms=4)
+    assert phantoms.name == (
+        "synthmed-domain-encoder(vessel-seg on 4 procedural phantoms, 2 steps, seed 0)"
+    )
+    assert phantoms.training_data == "4 procedural phantoms"
+    given = pick_extractor(32, extractor_data=small, extractor_data_label="eyes/", steps=2)
+    assert "on eyes/ (16 pairs)" in given.name and given.training_data == "eyes/ (16 pairs)"
 
 
 # ------------------------------------------------------------------ vessel statistics
