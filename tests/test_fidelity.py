@@ -422,3 +422,25 @@ def test_load_inception_from_random_weights(monkeypatch, tmp_path):
     with pytest.raises(UserError, match="not torch-fidelity InceptionV3"):
         save_file({"fc.weight": torch.zeros(2, 2)}, tmp_path / "bad.safetensors")
         load_inception(tmp_path / "bad.safetensors")
+
+
+def test_the_dataset_page_summary_reads_the_matched_medians():
+    """The repository's dataset page shows each set's medians over the matched splits and the
+    real-vs-real KL at the same sizes; older metrics files keep their whole-set numbers."""
+    from synthmed.repository.summary import metrics_summary
+
+    def spread(median: float) -> dict:
+        return {"median": median, "p5": median / 2, "p95": median * 2}
+
+    def summary(syn: float, ref: float) -> dict:
+        return {"synthetic": spread(syn), "real_vs_real": spread(ref)}
+
+    matched = {
+        "kl": {"mean": summary(0.02, 0.01)},
+        "features": {"fid": summary(40.0, 30.0), "kid_mean": summary(0.5, 0.1)},
+    }
+    new = metrics_summary({"fidelity": {"sets": {"dual": {"count": 200, "matched": matched}}}})
+    assert new["kl_floor"] == 0.01
+    assert new["fidelity"] == [{"set": "dual", "count": 200, "kl": 0.02, "fid": 40.0, "kid": 0.5}]
+    old = {"kl_real_floor": {"mean": 0.2}, "sets": {"dual": {"count": 9, "kl": {"mean": 0.3}}}}
+    assert metrics_summary({"fidelity": old})["kl_floor"] == 0.2
