@@ -6,10 +6,13 @@ import argparse
 import shlex
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from synthmed.errors import UserError
 from synthmed.files import read_json, write_json
+
+if TYPE_CHECKING:  # building the parser must not import the data and model stack
+    from synthmed.data.prepared import PreparedDataset
 
 # The arms of synthmed.evaluation.utility.ARMS, spelt out so that building the parser does
 # not import torch and MONAI (tests/test_evaluate_cli.py checks that they agree).
@@ -112,7 +115,7 @@ def _load(path: str, res: int, resize: bool = False) -> Any:
     return data.resized(res) if resize else data
 
 
-def load_extractor_data(path: str, res: int) -> Any:
+def load_extractor_data(path: str, res: int) -> PreparedDataset:
     """The pairs the feature encoder trains on (``--extractor-data``), at ``res``.
 
     They must be disjoint from every compared set (the real training set, the synthetic
