@@ -148,8 +148,9 @@ def _print_references(result: dict[str, Any], name: str) -> None:
     s = result["sets"][name]
     z = s["sizes"]
     print(
-        f"{name}: medians [5-95 %] over {z['splits']} splits of the real set, "
-        f"A {z['a']} real vs {z['compared']} (of {z['m_synthetic']} synthetic | of {z['b']} real)"
+        f"{name}: median [5-95 %] over {z['splits']} splits of the real set; each sets A "
+        f"({z['a']} real) against {z['compared']} of the {z['m_synthetic']} synthetic images "
+        f"and against {z['compared']} real images of B"
     )
     for family, metric in HEADLINE:
         v = s["matched"].get(family, {}).get(metric)
