@@ -101,10 +101,14 @@ def test_evaluate_all_writes_the_report(work: Path) -> None:
     for arm in arms.values():
         assert 0 <= arm["mean"]["f1"] <= 1 and arm["std"]["f1"] >= 0
     fid = metrics["fidelity"]
-    assert set(fid["sets"]) == {"real (held-out)", "dual GAN", "single GAN", "plain"}
+    # The held-out set is for utility only: no fidelity row, but still the masks' reference.
+    assert set(fid["sets"]) == {"dual GAN", "single GAN", "plain"}
     nn = fid["sets"]["dual GAN"]["mask_nearest_neighbours"]
     assert 0 <= nn["generated_to_train"]["median"] <= 1 and "held_out_to_train" in nn
-    assert "domain" in fid["extractor"]
+    assert "domain" in fid["extractor"] and "procedural phantoms" in fid["extractor"]
+    assert fid["extractor_training_data"] == "64 procedural phantoms"
+    sizes = fid["sets"]["dual GAN"]["sizes"]
+    assert (sizes["a"], sizes["b"], sizes["compared"], sizes["splits"]) == (4, 4, 4, 50)
     assert metrics["context"]["machine"]["torch"]
     page = (out / "report.html").read_text()
     for section in (
@@ -130,9 +134,15 @@ def test_evaluate_all_writes_the_report(work: Path) -> None:
     assert "Sensitivity by vessel width" in page
     assert "Judge sharpness by the sharpness table" in page  # the domain encoder's caveat
     assert "<h3>Sharpness</h3>" in page and "variance of the Laplacian" in page
-    assert page.count("data:image/png;base64,") == 4  # figures embedded: opens offline
+    for column in ("synthetic median [5–95 %]", "real vs real median [5–95 %]"):
+        assert column in page
+    assert "share of splits synthetic further" in page and "sizes (A vs compared)" in page
+    assert "saw none of the compared images" in page and "64 procedural phantoms" in page
+    assert "real (held-out)" not in page and "held-out real row" not in page
+    assert "Fidelity references" in page  # the spread figure
+    assert page.count("data:image/png;base64,") == 5  # figures embedded: opens offline
     assert "<script" not in page
-    assert len(list((out / "figures").glob("*.png"))) == 4
+    assert len(list((out / "figures").glob("*.png"))) == 5
 
 
 def test_evaluate_utility_and_fidelity_commands(work: Path, capsys) -> None:
@@ -174,6 +184,8 @@ def test_evaluate_utility_and_fidelity_commands(work: Path, capsys) -> None:
                 str(work / "real_train"),
                 "--extractor-steps",
                 "3",
+                "--extractor-data",
+                str(work / "real_test"),
                 "--device",
                 "cpu",
                 "--out",
@@ -183,8 +195,22 @@ def test_evaluate_utility_and_fidelity_commands(work: Path, capsys) -> None:
         == 0
     )
     fidelity = json.loads((out / "fidelity.json").read_text())
-    assert fidelity["sets"]["synthetic"]["kl"]["mean"] >= 0
-    assert "KL mean" in capsys.readouterr().out
+    kl = fidelity["sets"]["synthetic"]["matched"]["kl"]["mean"]
+    assert kl["synthetic"]["median"] >= 0 and kl["real_vs_real"]["p5"] >= 0
+    # The encoder trained on the given folder (4 pairs), not on the compared real set.
+    assert f"on {work / 'real_test'} (4 pairs)" in fidelity["extractor"]
+    assert fidelity["extractor_training_data"] == f"{work / 'real_test'} (4 pairs)"
+    printed = capsys.readouterr().out
+    assert "kl mean: synthetic" in printed and "real vs real" in printed
+    assert "fid: synthetic" in printed and "precision: synthetic" in printed
+
+
+def test_evaluate_fidelity_has_no_held_out_reference_flag(capsys) -> None:
+    argv = ["evaluate", "fidelity", "--synthetic", "s", "--real", "r", "--reference", "t"]
+    with pytest.raises(SystemExit) as exit_info:
+        main(argv)
+    assert exit_info.value.code == 2
+    assert "--reference" in capsys.readouterr().err
 
 
 def test_evaluate_refuses_mismatched_resolution(work: Path, capsys) -> None:
@@ -278,3 +304,12 @@ def test_evaluate_records_the_digest_of_every_split(work: Path) -> None:
         splits["real training"]["digest"] == splits["synthetic: geometry training data"]["digest"]
     )
     assert splits["test"]["digest"] != splits["real training"]["digest"]
+
+
+def test_evaluate_refuses_extractor_data_that_overlaps_a_compared_set(work: Path, capsys) -> None:
+    """Issue 29: the feature encoder must never have seen the images it compares."""
+    argv = ["evaluate", "fidelity", "--synthetic", str(work / "dual"), "--real"]
+    argv += [str(work / "real_train"), "--extractor-data", str(work / "real_train")]
+    assert main([*argv, "--extractor-steps", "2", "--device", "cpu"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "is also in the real set" in err[0]

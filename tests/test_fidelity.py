@@ -11,16 +11,27 @@ from synthmed.data.sources import phantom_dataset
 from synthmed.errors import UserError
 from synthmed.evaluation.features import (
     feature_metrics,
+    frechet_distance,
+    kernel_inception_distance,
     load_inception,
     read_state_dict,
     train_domain_extractor,
 )
 from synthmed.evaluation.fidelity import (
+    DISTANCE_FROM_IDEAL,
+    OUTSIDE,
+    WITHIN,
     compare_sharpness,
+    image_histograms,
+    intensity_histograms,
     intensity_kl,
-    real_floor_kl,
+    matched_fidelity,
+    matched_splits,
+    profile_set,
     sharpness,
+    summarise_splits,
 )
+from synthmed.evaluation.suite import evaluate_fidelity, pick_extractor
 from synthmed.evaluation.vessels import (
     compare_vessel_statistics,
     disc_side_weights,
@@ -107,13 +118,126 @@ def test_sharpness_ignores_the_black_surround_and_checks_its_input(real):
         sharpness(real.images[:1], empty)
 
 
-def test_real_floor_is_small_positive_and_seeded(real):
-    floor = real_floor_kl(real, repeats=5, seed=0)
-    assert 0 < floor["mean"] < 0.05 and floor["std"] >= 0 and floor["repeats"] == 5
-    assert list(floor["per_channel_mean"]) == ["R", "G", "B"]
-    assert real_floor_kl(real, repeats=5, seed=0) == floor
-    noised = intensity_kl(real, _with_images(real, _noised(real.images, 32)))["mean"]
-    assert noised > 10 * floor["mean"]
+# ------------------------------------------------------------------ like-for-like references
+
+
+@pytest.mark.parametrize("n_real, m_synth", [(15, 200), (15, 3), (16, 8), (2, 1)])
+def test_matched_splits_have_the_stated_sizes_and_are_seeded(n_real, m_synth):
+    plan = matched_splits(n_real, m_synth, splits=20, seed=0)
+    assert len(plan) == 20
+    for split in plan:
+        a, b, s = split
+        assert len(a) == (n_real + 1) // 2  # A: ceil(N/2)
+        assert len(b) == len(s) == min(n_real // 2, m_synth)  # same size on both sides
+        assert len(s) <= n_real // 2  # never more synthetic images than B holds
+        assert not set(a) & set(b) and set(a) | set(b) <= set(range(n_real))
+        assert len(set(s)) == len(s) and set(s) <= set(range(m_synth))  # no repeats
+    again = matched_splits(n_real, m_synth, splits=20, seed=0)
+    assert all(
+        np.array_equal(x, y)
+        for p, q in zip(plan, again, strict=True)
+        for x, y in zip(p, q, strict=True)
+    )
+    if n_real > 2:
+        other = matched_splits(n_real, m_synth, splits=20, seed=1)
+        assert any(not np.array_equal(p.a, q.a) for p, q in zip(plan, other, strict=True))
+    # Every synthetic set of an evaluation is set against the same A's, whatever its size.
+    assert all(
+        np.array_equal(p.a, q.a) for p, q in zip(plan, matched_splits(n_real, 7, 20), strict=True)
+    )
+
+
+def test_image_histograms_sum_to_the_pooled_histogram(real):
+    counts = image_histograms(real.images, real.fov)
+    pooled = counts[[1, 4, 6]].sum(axis=0)
+    expected = intensity_histograms(real.images[[1, 4, 6]], real.fov[[1, 4, 6]])
+    assert np.allclose(pooled / pooled.sum(axis=1, keepdims=True), expected)
+
+
+def _matched_kl(real: PreparedDataset, synth: PreparedDataset) -> dict:
+    result = matched_fidelity(profile_set(real), profile_set(synth), ["R", "G", "B"], splits=30)
+    assert result["sizes"] == {
+        "n_real": 16,
+        "m_synthetic": len(synth),
+        "a": 8,
+        "b": 8,
+        "compared": 8,
+        "splits": 30,
+        "seed": 0,
+    }
+    return result["matched"]["kl"]["mean"]
+
+
+def test_a_resample_of_real_images_lies_within_the_real_vs_real_spread(real):
+    drawn = np.random.default_rng(3).integers(0, len(real), 40)
+    kl = _matched_kl(real, real.subset(list(drawn)))
+    assert kl["verdict"] == WITHIN
+    assert kl["real_vs_real"]["p5"] <= kl["synthetic"]["median"] <= kl["real_vs_real"]["p95"]
+    assert kl["share_of_splits_synthetic_further"] < 0.6
+    assert len(kl["per_split"]["synthetic"]) == len(kl["per_split"]["real_vs_real"]) == 30
+
+
+def test_shifted_intensities_lie_outside_the_real_vs_real_spread(real):
+    shifted = np.clip(real.images.astype(int) + 60, 0, 255).astype(np.uint8)
+    kl = _matched_kl(real, _with_images(real, shifted))
+    assert kl["verdict"] == OUTSIDE
+    assert kl["share_of_splits_synthetic_further"] > 0.95
+    same = matched_fidelity(profile_set(real), profile_set(real), ["R", "G", "B"], splits=5)
+    again = matched_fidelity(profile_set(real), profile_set(real), ["R", "G", "B"], splits=5)
+    assert same == again  # seeded
+
+
+def test_summaries_read_each_metric_in_its_own_direction():
+    low, high = [0.2] * 10, [0.9] * 10
+    # KL: larger is further; precision: smaller is further; sharpness: away from 1 either way.
+    assert summarise_splits(high, low, DISTANCE_FROM_IDEAL["kl"][1])[
+        "share_of_splits_synthetic_further"
+    ] == pytest.approx(1.0)
+    precision = summarise_splits(low, high, DISTANCE_FROM_IDEAL["precision"][1])
+    assert precision["share_of_splits_synthetic_further"] == 1.0
+    assert precision["verdict"] == OUTSIDE
+    ratio = DISTANCE_FROM_IDEAL["sharpness"][1]
+    assert summarise_splits([0.5] * 3, [1.5] * 3, ratio)["share_of_splits_synthetic_further"] == 1
+    nan = summarise_splits([float("nan")] * 3, [1.0] * 3, ratio)
+    assert nan["verdict"].startswith("not computed") and np.isnan(nan["synthetic"]["median"])
+
+
+def test_evaluate_fidelity_gives_every_figure_its_reference(small, extractor):
+    real, synth = small.subset(list(range(10))), phantom_dataset(12, 32, seed=3)
+    held_out = phantom_dataset(3, 32, seed=4)
+    result = evaluate_fidelity(real, {"s": synth}, extractor, splits=6, mask_reference=held_out)
+    assert result["reference"]["a"] == result["reference"]["b"] == 5
+    assert "without replacement" in result["reference"]["definition"]
+    assert result["extractor_training_data"] == "16 pairs"
+    s = result["sets"]["s"]
+    assert s["sizes"]["compared"] == 5 and s["sizes"]["m_synthetic"] == 12
+    assert set(s["matched"]) == {"kl", "sharpness", "vessels", "features"}
+    assert set(s["matched"]["features"]) == {
+        "fid",
+        "kid_mean",
+        "precision",
+        "recall",
+        "density",
+        "coverage",
+    }
+    for family in s["matched"].values():
+        for summary in family.values():
+            assert set(summary) >= {"synthetic", "real_vs_real", "verdict"}
+            assert 0 <= summary["share_of_splits_synthetic_further"] <= 1
+    assert np.isfinite(s["matched"]["features"]["fid"]["real_vs_real"]["median"])
+    assert "no real-vs-real reference" in s["whole_sets"]["note"]
+    assert "held_out_to_train" in s["mask_nearest_neighbours"]  # the memorisation reference
+    assert "kl_real_floor" not in result and "real (held-out)" not in result["sets"]
+
+
+def test_default_extractor_never_sees_the_real_set(small):
+    phantoms = pick_extractor(32, steps=2, phantoms=4)
+    assert phantoms.name == (
+        "synthmed-domain-encoder(vessel-seg on 4 procedural phantoms, 2 steps, seed 0)"
+    )
+    assert phantoms.training_data == "4 procedural phantoms"
+    given = pick_extractor(32, extractor_data=small, extractor_data_label="eyes/", steps=2)
+    assert "on eyes/ (16 pairs)" in given.name and given.training_data == "eyes/ (16 pairs)"
 
 
 # ------------------------------------------------------------------ vessel statistics
@@ -181,7 +305,7 @@ def test_feature_metrics_self_and_noise(small, extractor):
     same = feature_metrics(images, images, extractor)
     low = feature_metrics(images, _noised(images, 10), extractor)
     high = feature_metrics(images, _noised(images, 40), extractor)
-    assert same["extractor"] == "synthmed-domain-encoder(vessel-seg, 25 steps, seed 0)"
+    assert same["extractor"] == "synthmed-domain-encoder(vessel-seg on 16 pairs, 25 steps, seed 0)"
     assert same["n_real"] == same["n_synth"] == 16 and same["feature_dim"] == 256
     assert abs(same["fid"]) < 1e-3 * high["fid"]
     assert same["fid"] < low["fid"] < high["fid"]
@@ -196,6 +320,36 @@ def test_feature_metrics_small_sets_and_gray_input(small, extractor):
     gray = small.images[..., 1:2]  # repeated to the extractor's 3 channels
     m = feature_metrics(gray[:4], gray[4:10], extractor, kid_subset_size=100)
     assert m["kid_subset_size"] == 4 and m["k"] == 3 and np.isfinite(m["fid"])
+
+
+def test_fid_and_kid_agree_with_torchmetrics():
+    import warnings
+
+    from torch import nn
+    from torchmetrics.image.fid import FrechetInceptionDistance
+    from torchmetrics.image.kid import KernelInceptionDistance
+
+    g = torch.Generator().manual_seed(0)
+    real = torch.randn(20, 8, generator=g, dtype=torch.float64)
+    synth = torch.randn(15, 8, generator=g, dtype=torch.float64) * 1.3 + 0.2
+    identity = nn.Identity()
+    identity.num_features = 8
+    fid = FrechetInceptionDistance(feature=identity)
+    fid.update(real, real=True)
+    fid.update(synth, real=False)
+    assert frechet_distance(real, synth) == pytest.approx(float(fid.compute()), rel=1e-6)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        kid = KernelInceptionDistance(feature=identity, subset_size=10)
+    kid.update(real, real=True)
+    kid.update(synth, real=False)
+    torch.manual_seed(3)
+    expected = [float(x) for x in kid.compute()]
+    assert kernel_inception_distance(real, synth, 10, seed=3) == pytest.approx(expected, rel=1e-6)
+    # 8 vs 7 samples of 256-d features: rank-deficient covariances, still a real number.
+    tiny = frechet_distance(torch.randn(8, 256, generator=g), torch.randn(7, 256, generator=g))
+    assert np.isfinite(tiny) and tiny > 0
+    assert np.isnan(frechet_distance(real[:1], synth))
 
 
 def test_domain_extractor_is_deterministic(small):
@@ -268,3 +422,25 @@ def test_load_inception_from_random_weights(monkeypatch, tmp_path):
     with pytest.raises(UserError, match="not torch-fidelity InceptionV3"):
         save_file({"fc.weight": torch.zeros(2, 2)}, tmp_path / "bad.safetensors")
         load_inception(tmp_path / "bad.safetensors")
+
+
+def test_the_dataset_page_summary_reads_the_matched_medians():
+    """The repository's dataset page shows each set's medians over the matched splits and the
+    real-vs-real KL at the same sizes; older metrics files keep their whole-set numbers."""
+    from synthmed.repository.summary import metrics_summary
+
+    def spread(median: float) -> dict:
+        return {"median": median, "p5": median / 2, "p95": median * 2}
+
+    def summary(syn: float, ref: float) -> dict:
+        return {"synthetic": spread(syn), "real_vs_real": spread(ref)}
+
+    matched = {
+        "kl": {"mean": summary(0.02, 0.01)},
+        "features": {"fid": summary(40.0, 30.0), "kid_mean": summary(0.5, 0.1)},
+    }
+    new = metrics_summary({"fidelity": {"sets": {"dual": {"count": 200, "matched": matched}}}})
+    assert new["kl_floor"] == 0.01
+    assert new["fidelity"] == [{"set": "dual", "count": 200, "kl": 0.02, "fid": 40.0, "kid": 0.5}]
+    old = {"kl_real_floor": {"mean": 0.2}, "sets": {"dual": {"count": 9, "kl": {"mean": 0.3}}}}
+    assert metrics_summary({"fidelity": old})["kl_floor"] == 0.2

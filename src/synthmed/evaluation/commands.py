@@ -6,10 +6,13 @@ import argparse
 import shlex
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from synthmed.errors import UserError
 from synthmed.files import read_json, write_json
+
+if TYPE_CHECKING:  # building the parser must not import the data and model stack
+    from synthmed.data.prepared import PreparedDataset
 
 # The arms of synthmed.evaluation.utility.ARMS, spelt out so that building the parser does
 # not import torch and MONAI (tests/test_evaluate_cli.py checks that they agree).
@@ -66,6 +69,12 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
         q.add_argument(
             "--extractor-steps", type=int, default=300, help="steps of the domain extractor"
         )
+        q.add_argument(
+            "--extractor-data",
+            metavar="PATH",
+            help="real pairs of the same modality, disjoint from every compared set, to train "
+            "the feature encoder on (default: procedural phantoms)",
+        )
 
     q = kinds.add_parser("utility", help="segmenters trained on real / synthetic / both")
     common(q)
@@ -80,7 +89,6 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     q = kinds.add_parser("fidelity", help="KL of histograms, vessel statistics, FID/KID/PRDC")
     common(q)
     q.add_argument("--real", required=True, help="real pairs the generators learnt from")
-    q.add_argument("--reference", help="held-out real pairs, scored like a synthetic set")
     fidelity_args(q)
     q = kinds.add_parser("all", help="utility + fidelity + figures -> report.html, metrics.json")
     common(q)
@@ -105,6 +113,68 @@ def _load(path: str, res: int, resize: bool = False) -> Any:
 
     data = load_any(path, res)
     return data.resized(res) if resize else data
+
+
+def load_extractor_data(
+    path: str, res: int, compared: dict[str, PreparedDataset] | None = None
+) -> PreparedDataset:
+    """The pairs the feature encoder trains on (``--extractor-data``), at ``res``.
+
+    They must be disjoint from every compared set (the real training set, the synthetic
+    sets, the test set): an encoder that saw the compared images scores them too well.
+    ``compared``: those sets by how an error should name them; a shared image is a
+    UserError (exit 2) naming it.
+    """
+    from synthmed.data import provenance
+
+    data = _load(path, res)
+    hashes = {what: provenance.image_hashes(d) for what, d in (compared or {}).items()}
+    provenance.check_disjoint(data, hashes, f"--extractor-data {path}")
+    return data
+
+
+def _extractor(
+    args: argparse.Namespace, res: int, compared: dict[str, PreparedDataset] | None = None
+) -> Any:
+    """The feature network of ``--inception-weights`` / ``--extractor-data`` / phantoms;
+    ``compared`` names the sets the extractor data must not share an image with."""
+    from synthmed.evaluation.suite import pick_extractor
+
+    data = None
+    if args.extractor_data:
+        data = load_extractor_data(args.extractor_data, res, compared)
+    return pick_extractor(
+        res,
+        args.inception_weights,
+        extractor_data=data,
+        extractor_data_label=args.extractor_data,
+        steps=args.extractor_steps,
+        device=args.device,
+    )
+
+
+def _print_references(result: dict[str, Any], name: str) -> None:
+    """Each headline figure of one set: synthetic median [5-95 %] beside real vs real at the
+    same sizes, with the verdict."""
+    from synthmed.evaluation.fidelity import HEADLINE
+
+    s = result["sets"][name]
+    z = s["sizes"]
+    print(
+        f"{name}: median [5-95 %] over {z['splits']} splits of the real set; each sets A "
+        f"({z['a']} real) against {z['compared']} of the {z['m_synthetic']} synthetic images "
+        f"and against {z['compared']} real images of B"
+    )
+    for family, metric in HEADLINE:
+        v = s["matched"].get(family, {}).get(metric)
+        if v is None:
+            continue
+        syn, ref = v["synthetic"], v["real_vs_real"]
+        print(
+            f"{family + ' ' + metric:>20}: synthetic {syn['median']:.4g} "
+            f"[{syn['p5']:.4g} - {syn['p95']:.4g}]   real vs real {ref['median']:.4g} "
+            f"[{ref['p5']:.4g} - {ref['p95']:.4g}]   {v['verdict']}"
+        )
 
 
 def _gain_suffix(utility: dict[str, Any], arm: str) -> str:
@@ -195,34 +265,25 @@ def run(args: argparse.Namespace) -> None:
             gain = _gain_suffix(result, arm)
             print(f"{arm:>20}: F1 {m['f1']:.4f} ± {s['f1']:.4f}   AUC {m['auc']:.4f}{gain}")
     elif args.evaluation == "fidelity":
-        from synthmed.evaluation.suite import evaluate_fidelity, pick_extractor
+        from synthmed.evaluation.suite import evaluate_fidelity
 
         real = _load(args.real, res)
-        extractor = pick_extractor(
-            real, args.inception_weights, args.extractor_steps, device=args.device
-        )
-        reference = _load(args.reference, res) if args.reference else None
-        result = evaluate_fidelity(real, {"synthetic": synthetic}, extractor, reference)
+        compared = {"the real set": real, "the synthetic set": synthetic}
+        extractor = _extractor(args, res, compared)
+        result = evaluate_fidelity(real, {"synthetic": synthetic}, extractor)
         s = result["sets"]["synthetic"]
-        floor = result["kl_real_floor"]
-        print(f"KL mean {s['kl']['mean']:.4f} (real-vs-real floor {floor['mean']:.4f})")
-        print(f"sharpness {s['sharpness']['ratio']:.3f} x real (variance of the Laplacian)")
-        for name, v in s["vessels"].items():
-            print(f"{name:>24}: {v['synth_mean']:9.3f} vs real {v['real_mean']:9.3f} "
-                  f"({v['relative_difference_of_means']:+.1%})")  # fmt: skip
+        _print_references(result, "synthetic")
+        for name, v in s["matched"]["vessels"].items():
+            syn, ref = v["synthetic"], v["real_vs_real"]
+            print(f"{name:>24}: relative difference of means {syn['median']:+.1%} "
+                  f"(real vs real {ref['p5']:+.1%} ... {ref['p95']:+.1%})")  # fmt: skip
         nn = s["mask_nearest_neighbours"]
         line = "mask nearest-neighbour Dice: to train median {median:.3f} max {max:.3f}"
         print(line.format(**nn["generated_to_train"]), end="")
         if "generated_to_generated" in nn:
             print(", to each other max {max:.3f}".format(**nn["generated_to_generated"]), end="")
-        if "held_out_to_train" in nn:
-            ref = nn["held_out_to_train"]
-            print(" (held-out real to train: median {median:.3f})".format(**ref), end="")
         print()
-        print(
-            f"FID {s['features']['fid']:.3f}  KID {s['features']['kid_mean']:.4f}  "
-            f"[{result['extractor']}]"
-        )
+        print(f"features: {result['extractor']}")
     else:
         _run_all(args, res, synthetic, command)  # writes report.html and metrics.json itself
         return
@@ -237,7 +298,7 @@ def run(args: argparse.Namespace) -> None:
 def _run_all(args: argparse.Namespace, res: int, synthetic: Any, command: str) -> None:
     from synthmed.evaluation import plots
     from synthmed.evaluation.report import write_report
-    from synthmed.evaluation.suite import evaluate_all, machine, pick_extractor
+    from synthmed.evaluation.suite import evaluate_all, machine
     from synthmed.evaluation.utility import budget_recipe
 
     if not args.out:
@@ -259,9 +320,9 @@ def _run_all(args: argparse.Namespace, res: int, synthetic: Any, command: str) -
         {name: (folders[name], data) for name, data in sets.items()}
         | {name: (named[name], data) for name, data in compare.items()},
     )
-    extractor = pick_extractor(
-        real_train, args.inception_weights, args.extractor_steps, device=args.device
-    )
+    compared = {"the real training set": real_train, "the test set": real_test}
+    compared |= {f"the pairs of {name}": data for name, data in (sets | compare).items()}
+    extractor = _extractor(args, res, compared)
     metrics = evaluate_all(
         real_train,
         real_test,
@@ -282,6 +343,7 @@ def _run_all(args: argparse.Namespace, res: int, synthetic: Any, command: str) -
         "training_losses": plots.loss_curves_figure(runs),
         "intensity_histograms": plots.histograms_figure({"real": real_train, **sets}),
         "vessel_widths": plots.widths_figure({"real": real_train, **sets}),
+        "fidelity_references": plots.references_figure(metrics["fidelity"]),
     }
     path = write_report(args.out, metrics, figures)
     for arm, r in metrics["utility"]["arms"].items():

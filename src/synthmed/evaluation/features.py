@@ -4,15 +4,18 @@ Every number here depends on the network that maps images to features, so that n
 parameter (a :class:`FeatureExtractor`) whose ``name`` travels with the numbers:
 :func:`load_inception` gives the InceptionV3 features FID was defined with (weights from a local
 file, never downloaded); :func:`train_domain_extractor` gives, when there are no such weights, a
-small encoder trained on the real set only. Its numbers compare synthetic sets with each other
-on the same real data, never with published numbers. With tens of images FID is biased
-(FIELD_NOTES.md): prefer KID, and read both against a real-vs-real reference, not against zero.
+small encoder trained on data that shares no image with the compared sets (procedural phantoms
+by default, or a disjoint real set of the same modality): an encoder trained on the very real
+images it then compares against would have learnt those images, and score a copy of them too
+well. Its numbers compare synthetic sets with each other on the same real data, never with
+published numbers. With tens of images FID is biased (FIELD_NOTES.md): prefer KID, and read
+both against a real-vs-real reference at the same sample sizes (fidelity.matched_fidelity),
+not against zero.
 """
 
 from __future__ import annotations
 
 import io
-import warnings
 from pathlib import Path
 from typing import Any
 
@@ -20,8 +23,6 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
-from torchmetrics.image.fid import FrechetInceptionDistance
-from torchmetrics.image.kid import KernelInceptionDistance
 
 from synthmed.data.prepared import PreparedDataset
 from synthmed.errors import UserError
@@ -36,6 +37,7 @@ class FeatureExtractor(nn.Module):
     """
 
     name: str = "unnamed-extractor"
+    training_data: str = "unknown data"  # what the network learnt from, in a few words
     num_features: int
     in_channels: int = 3
 
@@ -61,6 +63,7 @@ class InceptionFeatures(FeatureExtractor):
         super().__init__()
         self.net = net
         self.name = name
+        self.training_data = "ImageNet (InceptionV3 weights from a local file)"
 
     def forward(self, images: Tensor) -> Tensor:
         return self.net(self.match_channels(images))
@@ -153,11 +156,20 @@ class DomainEncoder(FeatureExtractor):
     After training, features are centred on the real set's mean and scaled to unit variance
     on average per dimension: FID then reads in units of the real set's spread, whatever the
     training, and KID's cubic kernel does not drown the spread in a large common offset.
+    The centring and scaling come from the encoder's own training data, never the compared sets.
+    ``training_data`` says in a few words what it was trained on (goes into the results).
     """
 
-    def __init__(self, in_channels: int, resolution: int, name: str = "synthmed-domain-encoder"):
+    def __init__(
+        self,
+        in_channels: int,
+        resolution: int,
+        name: str = "synthmed-domain-encoder",
+        training_data: str = "unknown data",
+    ):
         super().__init__()
         self.in_channels, self.resolution, self.name = in_channels, resolution, name
+        self.training_data = training_data
         self.num_features = DOMAIN_WIDTHS[-1]
         widths = (in_channels, *DOMAIN_WIDTHS)
         pairs = list(zip(widths, widths[1:], strict=False))
@@ -196,16 +208,21 @@ def train_domain_extractor(
     device: str | torch.device = "cpu",
     batch_size: int = 16,
     lr: float = 2e-3,
+    training_data: str | None = None,
 ) -> FeatureExtractor:
-    """A :class:`DomainEncoder` trained on the real set only, to predict its vessel masks.
+    """A :class:`DomainEncoder` trained on ``real`` to predict its vessel masks.
 
-    For when no Inception weights are available. Works at the data's resolution up to
+    For when no Inception weights are available. ``real`` must share no image with the sets
+    the features will compare (see the module docstring; :func:`synthmed.evaluation.suite.
+    pick_extractor` chooses it). ``training_data``: a few words on what ``real`` is, for the
+    extractor's name (default: "N pairs"). Works at the data's resolution up to
     :data:`DOMAIN_MAX_RESOLUTION`. Deterministic given ``seed`` on the CPU: the seed fixes the
     initialisation, batches and flips; the global RNG state is restored afterwards.
     """
     if steps < 1 or len(real) < 2:
-        raise UserError("the domain extractor needs at least 1 step and 2 real images")
-    name = f"synthmed-domain-encoder(vessel-seg, {steps} steps, seed {seed})"
+        raise UserError("the domain extractor needs at least 1 step and 2 training images")
+    training_data = training_data or f"{len(real)} pairs"
+    name = f"synthmed-domain-encoder(vessel-seg on {training_data}, {steps} steps, seed {seed})"
     res = min(real.resolution, DOMAIN_MAX_RESOLUTION)
     images = torch.from_numpy(real.images).permute(0, 3, 1, 2).float()
     images = _resize(images, res).round().clamp(0, 255).to(torch.uint8)
@@ -216,7 +233,7 @@ def train_domain_extractor(
     images, masks = images.to(device), masks.to(device)
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
-        model = DomainEncoder(real.channels, res, name).to(device)
+        model = DomainEncoder(real.channels, res, name, training_data).to(device)
         opt = torch.optim.Adam(model.parameters(), lr=lr)
         gen = torch.Generator().manual_seed(seed)
         for _ in range(steps):
@@ -229,6 +246,7 @@ def train_domain_extractor(
             loss.backward()
             opt.step()
     model.eval().requires_grad_(False)
+    # Centred and scaled on its own training data: the compared sets must not shape the features.
     features = extract_features(real.images, model)
     model.feature_mean.copy_(features.mean(dim=0))
     model.feature_scale.fill_(float(features.var(dim=0).mean().clamp_min(1e-12).rsqrt()))
@@ -271,6 +289,97 @@ def prdc(real: Tensor, fake: Tensor, k: int = 5) -> dict[str, float]:
     }
 
 
+def frechet_distance(real: Tensor, synth: Tensor) -> float:
+    """FID between two feature sets (N, D) and (M, D): the Fréchet distance of two Gaussians.
+
+    ||mu_r - mu_s||^2 + tr(S_r) + tr(S_s) - 2 tr sqrt(S_r S_s), with unbiased covariances, as
+    torchmetrics defines it. The last trace is computed without any D x D square root: with
+    centred features X_r, X_s, the non-zero eigenvalues of S_r S_s are the squared singular
+    values of X_s X_r^T / sqrt((N-1)(M-1)), so tr sqrt(S_r S_s) is that matrix's nuclear norm.
+    Why: with tens of samples the covariances have rank < D, and the D x D eigen-decomposition
+    torchmetrics uses is slow for D = 2048 and returns small complex parts; this is exact,
+    real and cheap (an N x M singular value decomposition), so it can run on every split.
+    NaN with fewer than two samples on a side (no covariance).
+    """
+    if min(len(real), len(synth)) < 2:
+        return float("nan")
+    real, synth = real.double(), synth.double()
+    xr, xs = real - real.mean(dim=0), synth - synth.mean(dim=0)
+    scale = ((len(real) - 1) * (len(synth) - 1)) ** 0.5
+    cross = torch.linalg.matrix_norm(xs @ xr.T, ord="nuc") / scale
+    traces = xr.square().sum() / (len(real) - 1) + xs.square().sum() / (len(synth) - 1)
+    return float((real.mean(dim=0) - synth.mean(dim=0)).square().sum() + traces - 2 * cross)
+
+
+def _unbiased_mmd(k_rr: Tensor, k_ss: Tensor, k_rs: Tensor) -> Tensor:
+    """Unbiased MMD^2 from the kernel matrices of two equal-sized samples (torchmetrics')."""
+    m = k_rr.shape[0]
+    within = (k_rr.sum() - k_rr.diagonal().sum()) + (k_ss.sum() - k_ss.diagonal().sum())
+    return within / (m * (m - 1)) - 2 * k_rs.sum() / m**2
+
+
+def kernel_inception_distance(
+    real: Tensor, synth: Tensor, subset_size: int, subsets: int = 100, seed: int = 0
+) -> tuple[float, float]:
+    """KID: mean and std over ``subsets`` random subsets of the unbiased MMD^2 with the cubic
+    kernel (x.y / D + 1)^3 (Binkowski et al. 2018), as torchmetrics computes it.
+
+    The kernel matrices are computed once on all samples and each subset only indexes them:
+    torchmetrics recomputes them for every subset, which dominated the time of the fifty
+    matched splits. The subsets are drawn as torchmetrics draws them (torch.randperm after
+    seeding with ``seed``; the global RNG state is restored), so the numbers agree with it.
+    """
+    real, synth = real.double(), synth.double()
+    dim = real.shape[1]
+
+    def kernel(x: Tensor, y: Tensor) -> Tensor:
+        return (x @ y.T / dim + 1.0) ** 3
+
+    k_rr, k_ss, k_rs = kernel(real, real), kernel(synth, synth), kernel(real, synth)
+    scores = []
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        for _ in range(subsets):
+            r = torch.randperm(len(real))[:subset_size]
+            s = torch.randperm(len(synth))[:subset_size]
+            scores.append(_unbiased_mmd(k_rr[r][:, r], k_ss[s][:, s], k_rs[r][:, s]))
+    values = torch.stack(scores)
+    return float(values.mean()), float(values.std(unbiased=False))
+
+
+def metrics_from_features(
+    real: Tensor,
+    synth: Tensor,
+    kid_subset_size: int | None = None,
+    k: int = 5,
+    seed: int = 0,
+) -> dict[str, Any]:
+    """FID, KID and precision / recall / density / coverage of features already extracted.
+
+    The workhorse of :func:`feature_metrics`, for callers that extract each set's features
+    once and score many subsets of them (the matched real-vs-real splits of
+    :func:`synthmed.evaluation.fidelity.matched_fidelity`).
+
+    Args:
+        real, synth: (N, D) and (M, D) features of the same extractor.
+        kid_subset_size: samples per KID subset; default and maximum min(N, M).
+        k: neighbourhood size for precision / recall / density / coverage (lowered to
+            min(N, M) - 1 for smaller sets; the ``k`` used is returned).
+        seed: fixes KID's random subsets.
+    """
+    n_real, n_synth = len(real), len(synth)
+    if min(n_real, n_synth) < 2:
+        raise UserError("FID/KID need at least two real and two synthetic images")
+    subset = min(kid_subset_size or n_real, n_real, n_synth)
+    # A k-NN ball needs k other samples in its own set: small sets get a smaller k (returned).
+    k_used = min(k, n_real - 1, n_synth - 1)
+    dim = real.shape[1]
+    kid_mean, kid_std = kernel_inception_distance(real, synth, subset, seed=seed)
+    out = {"feature_dim": dim, "n_real": n_real, "n_synth": n_synth}
+    out.update(fid=frechet_distance(real, synth), kid_mean=kid_mean, kid_std=kid_std)
+    return dict(out, kid_subset_size=subset, k=k_used, **prdc(real, synth, k_used))
+
+
 def feature_metrics(
     real_images: np.ndarray,
     synth_images: np.ndarray,
@@ -284,35 +393,9 @@ def feature_metrics(
     Args:
         real_images, synth_images: (N, H, W, C) uint8, as in :class:`PreparedDataset`.
         extractor: the feature network; its ``name`` is returned with the numbers.
-        kid_subset_size: samples per KID subset; default and maximum min(n_real, n_synth).
-        k: neighbourhood size for precision / recall / density / coverage (lowered to
-            min(n_real, n_synth) - 1 for smaller sets; the ``k`` used is returned).
-        seed: fixes KID's random subsets.
+        kid_subset_size, k, seed: as in :func:`metrics_from_features`.
     """
     real = extract_features(real_images, extractor)
     synth = extract_features(synth_images, extractor)
-    n_real, n_synth = len(real), len(synth)
-    if min(n_real, n_synth) < 2:
-        raise UserError("FID/KID need at least two real and two synthetic images")
-    subset = min(kid_subset_size or n_real, n_real, n_synth)
-    # A k-NN ball needs k other samples in its own set: small sets get a smaller k (returned).
-    k_used = min(k, n_real - 1, n_synth - 1)
-    dim = real.shape[1]
-    # Features are computed once above and handed to torchmetrics through an identity, so FID
-    # and KID do not each run the network; num_features spares torchmetrics a dummy forward.
-    passthrough = nn.Identity()
-    passthrough.num_features = dim
-    fid = FrechetInceptionDistance(feature=passthrough, reset_real_features=False)
-    fid.update(real, real=True)
-    fid.update(synth, real=False)
-    with warnings.catch_warnings():  # "KID keeps all features in memory": tens of images here
-        warnings.simplefilter("ignore", UserWarning)
-        kid = KernelInceptionDistance(feature=passthrough, subset_size=subset)
-    kid.update(real, real=True)
-    kid.update(synth, real=False)
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
-        kid_mean, kid_std = kid.compute()
-    out = {"extractor": extractor.name, "feature_dim": dim, "n_real": n_real, "n_synth": n_synth}
-    out.update(fid=float(fid.compute()), kid_mean=float(kid_mean), kid_std=float(kid_std))
-    return dict(out, kid_subset_size=subset, k=k_used, **prdc(real, synth, k_used))
+    scores = metrics_from_features(real, synth, kid_subset_size, k, seed)
+    return {"extractor": extractor.name, **scores}

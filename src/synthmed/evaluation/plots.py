@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import json
 from pathlib import Path
+from typing import Any
 
 import matplotlib
 
@@ -13,7 +14,11 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
 from synthmed.data.prepared import PreparedDataset  # noqa: E402
-from synthmed.evaluation.fidelity import channel_names, intensity_histograms  # noqa: E402
+from synthmed.evaluation.fidelity import (  # noqa: E402
+    HEADLINE,
+    channel_names,
+    intensity_histograms,
+)
 from synthmed.evaluation.vessels import width_histograms  # noqa: E402
 
 
@@ -99,5 +104,47 @@ def widths_figure(sets: dict[str, PreparedDataset], bins: int = 20) -> bytes:
     ax.set_xlabel("vessel width (px at 512)")
     ax.set_ylabel("fraction of skeleton")
     ax.legend(fontsize=7)
+    fig.tight_layout()
+    return png_bytes(fig)
+
+
+def references_figure(fidelity: dict[str, Any]) -> bytes | None:
+    """Each headline fidelity figure over the matched splits: the real-vs-real spread beside
+    each synthetic set's, one panel per figure (box: quartiles, whiskers: 5-95 %).
+
+    The real-vs-real boxes of sets compared at the same sizes are the same splits, so each is
+    drawn once per size. None for results without the matched splits (older reports).
+    """
+    sets = {k: v for k, v in fidelity.get("sets", {}).items() if "matched" in v}
+    if not sets:
+        return None
+    rows = (len(HEADLINE) + 2) // 3
+    fig, axes = plt.subplots(rows, 3, figsize=(11, 3.8 * rows), squeeze=False)
+    for ax in axes.flat[len(HEADLINE) :]:
+        ax.axis("off")
+    for ax, (family, metric) in zip(axes.flat, HEADLINE, strict=False):
+        labels, values, colours = [], [], []
+        for name, s in sets.items():
+            v = s["matched"].get(family, {}).get(metric)
+            if v is None:
+                continue
+            size = f"real vs real\n{s['sizes']['a']} vs {s['sizes']['compared']}"
+            if size not in labels:
+                labels.append(size)
+                values.append(v["per_split"]["real_vs_real"])
+                colours.append("#bbbbbb")
+            labels.append(f"{name}\n{s['sizes']['a']} vs {s['sizes']['compared']}")
+            values.append(v["per_split"]["synthetic"])
+            colours.append("#6a9fd4")
+        finite = [[x for x in vals if np.isfinite(x)] for vals in values]
+        if not any(finite):
+            ax.set_title(f"{family} {metric}: not computed", fontsize=9)
+            continue
+        boxes = ax.boxplot(finite, whis=(5, 95), patch_artist=True, showfliers=False)
+        for patch, colour in zip(boxes["boxes"], colours, strict=True):
+            patch.set_facecolor(colour)
+        ax.set_xticks(range(1, len(labels) + 1), labels, fontsize=7, rotation=30, ha="right")
+        ax.set_title(f"{family} {metric}", fontsize=9)
+    fig.suptitle("Fidelity over the matched splits: real vs real (grey) and each set", fontsize=9)
     fig.tight_layout()
     return png_bytes(fig)

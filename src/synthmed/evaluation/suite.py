@@ -1,7 +1,8 @@
 """The paper's experiments as functions: fidelity of synthetic sets, and everything at once.
 
 ``evaluate_fidelity`` compares each synthetic set (the dual pipeline, the single-GAN baseline,
-...) with the real training set; ``evaluate_all`` adds the downstream utility of each set and
+...) with the real training set, each figure beside a real-vs-real reference at the same
+sample sizes; ``evaluate_all`` adds the downstream utility of each set and
 writes the HTML report.
 """
 
@@ -17,81 +18,139 @@ import torch
 
 from synthmed import __version__
 from synthmed.data.prepared import PreparedDataset
+from synthmed.data.sources import phantom_dataset
 from synthmed.device import pick_device
-from synthmed.evaluation.features import (
-    FeatureExtractor,
-    feature_metrics,
-    load_inception,
-    train_domain_extractor,
-)
+from synthmed.errors import UserError
+from synthmed.evaluation.features import FeatureExtractor, load_inception, train_domain_extractor
 from synthmed.evaluation.fidelity import (
-    compare_sharpness,
-    intensity_kl,
+    DISTANCE_FROM_IDEAL,
+    REFERENCE_DEFINITION,
+    SHARPNESS_DEFINITION,
+    SPLITS,
+    SetProfile,
+    channel_names,
     kl_definition,
-    real_floor_kl,
-    sharpness,
+    matched_fidelity,
+    pair_figures,
+    profile_set,
 )
 from synthmed.evaluation.memorisation import nearest_neighbours
 from synthmed.evaluation.utility import SegmentationRecipe, evaluate_utility, f1_gain_interval
-from synthmed.evaluation.vessels import compare_vessel_statistics, vessel_statistics
+from synthmed.evaluation.vessels import compare_vessel_statistics
+
+PHANTOMS = 64  # procedural phantoms the default feature encoder learns from
+PHANTOM_MAX_RESOLUTION = 128  # phantoms are drawn at min(res, this): the encoder's own limit
 
 
 def pick_extractor(
-    real: PreparedDataset,
-    inception_weights: str | Path | None,
+    resolution: int,
+    inception_weights: str | Path | None = None,
+    extractor_data: PreparedDataset | None = None,
+    extractor_data_label: str | None = None,
     steps: int = 300,
     seed: int = 0,
     device: str | torch.device = "cpu",
+    phantoms: int = PHANTOMS,
 ) -> FeatureExtractor:
-    """Inception from a local file when given, else a domain encoder trained on ``real``."""
+    """The feature network for FID / KID / precision-recall, one that saw none of the
+    compared images.
+
+    In order: Inception from a local weights file when given; else a domain encoder trained
+    on ``extractor_data`` (real pairs of the same modality, disjoint from every compared set;
+    ``extractor_data_label`` names it, e.g. its path); else a domain encoder trained on
+    ``phantoms`` procedural phantoms at min(``resolution``, 128) px, which share no image with
+    any real or synthetic set. It is never trained on the real training set: an encoder fitted
+    to the very images it then compares against scores copies of them too well (issue 29).
+    """
     if inception_weights:
         return load_inception(inception_weights)
-    return train_domain_extractor(real, steps=steps, seed=seed, device=pick_device(str(device)))
+    device = pick_device(str(device))
+    if extractor_data is not None:
+        label = f"{extractor_data_label or 'given data'} ({len(extractor_data)} pairs)"
+        return train_domain_extractor(extractor_data, steps, seed, device, training_data=label)
+    res = min(resolution, PHANTOM_MAX_RESOLUTION)
+    data = phantom_dataset(phantoms, res, seed=seed)
+    label = f"{phantoms} procedural phantoms"
+    return train_domain_extractor(data, steps, seed, device, training_data=label)
+
+
+WHOLE_SETS_NOTE = (
+    "all m synthetic images against all N real ones: no real-vs-real reference exists at these "
+    "sizes, so these figures are kept for the record only and are not to be read on their own"
+)
+
+
+def _whole_sets(
+    real: SetProfile, synth: SetProfile, channels: list[str], eps: float = 1e-6
+) -> dict[str, Any]:
+    """The figures of all of ``synth`` against all of ``real`` (no reference: see the note)."""
+    figures = pair_figures(real, np.arange(len(real)), synth, np.arange(len(synth)), channels, eps)
+    figures["vessels_distributions"] = compare_vessel_statistics(real.vessels, synth.vessels)
+    return {"note": WHOLE_SETS_NOTE, "n_real": len(real), "m_synthetic": len(synth), **figures}
 
 
 def evaluate_fidelity(
     real: PreparedDataset,
     synthetic: dict[str, PreparedDataset],
     extractor: FeatureExtractor,
-    reference: PreparedDataset | None = None,
     bins: int = 64,
+    splits: int = SPLITS,
+    seed: int = 0,
+    mask_reference: PreparedDataset | None = None,
 ) -> dict[str, Any]:
-    """KL of intensity histograms, sharpness, vessel statistics and feature metrics of each
-    set vs real.
+    """Intensity KL, sharpness, vessel statistics and feature metrics of each set vs real,
+    each with a real-vs-real reference at the same sample sizes.
 
     Args:
         real: the real set the generators learnt from.
         synthetic: named synthetic sets (e.g. {"dual": ..., "single": ...}).
-        extractor: features for FID / KID / precision-recall; its name goes in the result.
-        reference: optional held-out real set, scored like a synthetic one: the best a
-            generator could hope for with this many samples.
+        extractor: features for FID / KID / precision-recall; its name and training data go
+            in the result. It must not have been trained on ``real`` (see pick_extractor).
         bins: histogram bins for the KL.
+        splits, seed: the real splits of :func:`matched_splits`.
+        mask_reference: held-out real masks for the mask nearest-neighbour table only (what
+            "new but realistic" looks like); no fidelity figure uses them.
     """
-    sets = dict(synthetic)
-    if reference is not None:
-        sets = {"real (held-out)": reference, **sets}
-    real_vessels = vessel_statistics(real.masks, real.fov)
-    real_sharpness = float(np.median(sharpness(real.images, real.fov)))
+    for name, data in synthetic.items():
+        if data.channels != real.channels or data.resolution != real.resolution:
+            raise UserError(
+                f"{name}: {data.resolution} px x {data.channels} channel(s) but the real set "
+                f"is {real.resolution} px x {real.channels}; load both at one resolution"
+            )
+    channels = channel_names(real.channels)
+    real_profile = profile_set(real, extractor, bins)
+    n_real = len(real)
     out: dict[str, Any] = {
+        "reference": {
+            "definition": REFERENCE_DEFINITION.format(
+                splits=splits, seed=seed, n_real=n_real, a=(n_real + 1) // 2, b=n_real // 2
+            ),
+            "splits": splits,
+            "seed": seed,
+            "n_real": n_real,
+            "a": (n_real + 1) // 2,
+            "b": n_real // 2,
+            "distance_from_ideal": {k: v[0] for k, v in DISTANCE_FROM_IDEAL.items()},
+        },
         "kl_definition": kl_definition(bins),
-        "kl_real_floor": real_floor_kl(real, bins),
+        "sharpness_definition": SHARPNESS_DEFINITION.format(margin=4),
         "extractor": extractor.name,
-        "real_count": len(real),
+        "extractor_training_data": extractor.training_data,
+        "real_count": n_real,
         "sets": {},
     }
-    held_out = None if reference is None else (reference.masks, reference.fov)
-    for name, data in sets.items():
+    held_out = None if mask_reference is None else (mask_reference.masks, mask_reference.fov)
+    for name, data in synthetic.items():
+        profile = profile_set(data, extractor, bins)
+        matched = matched_fidelity(real_profile, profile, channels, splits, seed)
         out["sets"][name] = {
             "count": len(data),
+            "sizes": matched["sizes"],
+            "matched": matched["matched"],
+            "whole_sets": _whole_sets(real_profile, profile, channels),
             "mask_nearest_neighbours": nearest_neighbours(
                 (data.masks, data.fov), (real.masks, real.fov), held_out
             ),
-            "kl": intensity_kl(real, data, bins),
-            "sharpness": compare_sharpness(real, data, real_median=real_sharpness),
-            "vessels": compare_vessel_statistics(
-                real_vessels, vessel_statistics(data.masks, data.fov)
-            ),
-            "features": feature_metrics(real.images, data.images, extractor),
         }
     return out
 
@@ -165,7 +224,12 @@ def evaluate_all(
                 k: f1_gain_interval(v, utility["real"]) for k, v in utility.items() if k != "real"
             },
         },
+        # The held-out images are for the utility figures; fidelity only lends their masks
+        # to the nearest-neighbour table, as the memorisation reference.
         "fidelity": evaluate_fidelity(
-            real_train, {**synthetic, **(fidelity_only or {})}, extractor, reference=real_test
+            real_train,
+            {**synthetic, **(fidelity_only or {})},
+            extractor,
+            mask_reference=real_test,
         ),
     }
