@@ -72,6 +72,8 @@ def test_evaluate_all_writes_the_report(work: Path) -> None:
         "1",
         "--extractor-steps",
         "3",
+        "--critic-steps",
+        "20",
         "--device",
         "cpu",
         "--out",
@@ -132,6 +134,9 @@ def test_evaluate_all_writes_the_report(work: Path) -> None:
     assert provenance["real training"]["count"] == 8 and provenance["test"]["count"] == 4
     assert "Data provenance" in page and provenance["test"]["digest"][:16] in page
     assert "Sensitivity by vessel width" in page
+    assert "Mask critic" in page and "loops" in page and "disc_convergence" in page
+    critic = metrics["fidelity"]["sets"]["dual GAN"]["mask_critic"]
+    assert 0 <= critic["auc"] <= 1 and critic["n_real"] == 8
     assert "Judge sharpness by the sharpness table" in page  # the domain encoder's caveat
     assert "<h3>Sharpness</h3>" in page and "variance of the Laplacian" in page
     for column in ("synthetic median [5–95 %]", "real vs real median [5–95 %]"):
@@ -184,6 +189,8 @@ def test_evaluate_utility_and_fidelity_commands(work: Path, capsys) -> None:
                 str(work / "real_train"),
                 "--extractor-steps",
                 "3",
+                "--critic-steps",
+                "20",
                 "--extractor-data",
                 str(work / "real_test"),
                 "--device",

@@ -70,6 +70,13 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
             "--extractor-steps", type=int, default=300, help="steps of the domain extractor"
         )
         q.add_argument(
+            "--critic-steps",
+            type=int,
+            default=300,
+            metavar="N",
+            help="steps of each fold's real-vs-synthetic mask critic (5 folds; 0: no critic)",
+        )
+        q.add_argument(
             "--extractor-data",
             metavar="PATH",
             help="real pairs of the same modality, disjoint from every compared set, to train "
@@ -151,6 +158,21 @@ def _extractor(
         steps=args.extractor_steps,
         device=args.device,
     )
+
+
+def _critic(args: argparse.Namespace, fidelity: dict, real: Any, sets: dict[str, Any]) -> None:
+    """The mask critic of every set (``--critic-steps``, 0 = none), printed as it lands."""
+    from synthmed.evaluation.critic import CriticConfig
+    from synthmed.evaluation.suite import add_mask_critic
+
+    if args.critic_steps <= 0:
+        return
+    add_mask_critic(fidelity, real, sets, CriticConfig(steps=args.critic_steps), args.device)
+    for name in sets:
+        c = fidelity["sets"][name]["mask_critic"]
+        if "auc" in c:
+            lo, hi = c["interval"]
+            print(f"{name}: mask critic AUC {c['auc']:.3f} ({lo:.3f} … {hi:.3f}; chance 0.5)")
 
 
 def _print_references(result: dict[str, Any], name: str) -> None:
@@ -271,6 +293,7 @@ def run(args: argparse.Namespace) -> None:
         compared = {"the real set": real, "the synthetic set": synthetic}
         extractor = _extractor(args, res, compared)
         result = evaluate_fidelity(real, {"synthetic": synthetic}, extractor)
+        _critic(args, result, real, {"synthetic": synthetic})
         s = result["sets"]["synthetic"]
         _print_references(result, "synthetic")
         for name, v in s["matched"]["vessels"].items():
@@ -336,6 +359,7 @@ def _run_all(args: argparse.Namespace, res: int, synthetic: Any, command: str) -
         synthetic_share=args.synthetic_share,
     )
     sets |= compare
+    _critic(args, metrics["fidelity"], real_train, sets)
     metrics["context"] = {"command": command, "machine": machine(), "resolution": res}
     metrics["provenance"] = checked
     figures = {

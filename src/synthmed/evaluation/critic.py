@@ -11,6 +11,7 @@ with the same settings, and check the settings on a control that must score high
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -75,32 +76,36 @@ def _train_and_score(
         return net(test.to(device))[:, 0].cpu().numpy()
 
 
+@dataclass
+class CriticConfig:
+    """How the mask critic is trained and scored (the defaults suit 15-200 masks on a CPU)."""
+
+    folds: int = 5  # k of the cross-validation (at most the smaller set's size)
+    steps: int = 300  # optimiser steps of each fold's critic
+    size: int = 128  # side the masks are compared at
+    seed: int = 0  # fixes folds, initialisation and batches
+    draws: int = 2000  # bootstrap draws of the interval
+
+
 def mask_critic(
-    real_masks: np.ndarray,
-    real_fov: np.ndarray,
-    synth_masks: np.ndarray,
-    synth_fov: np.ndarray,
-    folds: int = 5,
-    steps: int = 300,
-    size: int = 128,
-    seed: int = 0,
+    real: tuple[np.ndarray, np.ndarray],
+    synthetic: tuple[np.ndarray, np.ndarray],
+    config: CriticConfig | None = None,
     device: str | torch.device = "cpu",
-    draws: int = 2000,
 ) -> dict[str, Any]:
-    """Cross-validated AUC of a critic telling ``synth_masks`` from ``real_masks``.
+    """Cross-validated AUC of a critic telling the synthetic masks from the real ones.
 
     Args:
-        real_masks, real_fov, synth_masks, synth_fov: (N, H, W) arrays, nonzero = vessel /
-            inside; sets may differ in size and resolution (both go to ``size``).
-        folds: k of the cross-validation (at most the smaller set's size).
-        steps: optimiser steps of each fold's critic.
-        size: side the masks are compared at.
-        seed: fixes folds, initialisation and batches.
-        draws: bootstrap draws of the interval.
+        real, synthetic: (masks, fov), each (N, H, W), nonzero = vessel / inside; the sets
+            may differ in size and resolution (both are compared at ``config.size``).
+        config: folds, steps, size, seed and bootstrap draws (:class:`CriticConfig`).
 
     Returns ``auc``, ``interval`` (95 %), ``n_real``, ``n_synthetic``, the settings and
-    ``definition``. Deterministic given ``seed`` on the CPU.
+    ``definition``. Deterministic given the seed on the CPU.
     """
+    c = config or CriticConfig()
+    folds, steps, size, seed, draws = c.folds, c.steps, c.size, c.seed, c.draws
+    (real_masks, real_fov), (synth_masks, synth_fov) = real, synthetic
     n_real, n_fake = len(real_masks), len(synth_masks)
     if folds < 2 or min(n_real, n_fake) < folds:
         raise UserError(

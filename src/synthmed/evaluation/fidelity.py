@@ -30,7 +30,7 @@ from torch import Tensor
 from synthmed.data.prepared import PreparedDataset
 from synthmed.errors import UserError
 from synthmed.evaluation.features import FeatureExtractor, extract_features, metrics_from_features
-from synthmed.evaluation.vessels import vessel_statistics
+from synthmed.evaluation.vessels import disc_convergence, vessel_statistics
 
 
 def channel_names(channels: int) -> list[str]:
@@ -304,11 +304,18 @@ def profile_set(
     bins: int = 64,
     margin: int = 4,
 ) -> SetProfile:
-    """Everything the fidelity figures need from one set's images, masks and features."""
+    """Everything the fidelity figures need from one set's images, masks and features.
+
+    Colour sets (fundus photographs) also get ``disc_convergence`` among the vessel
+    statistics: how far the drawn disc is from where the thick vessels meet (issue 30).
+    """
+    vessels = vessel_statistics(data.masks, data.fov)
+    if data.channels == 3:
+        vessels["disc_convergence"] = disc_convergence(data.images, data.masks, data.fov)
     return SetProfile(
         histograms=image_histograms(data.images, data.fov, bins),
         sharpness=sharpness(data.images, data.fov, margin),
-        vessels=vessel_statistics(data.masks, data.fov),
+        vessels=vessels,
         features=None if extractor is None else extract_features(data.images, extractor),
     )
 

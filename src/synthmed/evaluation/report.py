@@ -229,6 +229,22 @@ def fidelity_section(f: dict[str, Any]) -> str:
         "the means of each per-image statistic, (compared − A) / |A|.</p>",
         reference_table(sets, "vessels", "statistic"),
     ]
+    critics = {
+        n: s["mask_critic"] for n, s in f["sets"].items() if "auc" in s.get("mask_critic", {})
+    }
+    if critics:
+        first = next(iter(critics.values()))
+        rows = [
+            [n, c["auc"], f"{c['interval'][0]:.3f} … {c['interval'][1]:.3f}", c["n_real"],
+             c["n_synthetic"]]
+            for n, c in critics.items()
+        ]  # fmt: skip
+        out.append(
+            f"<h3>Mask critic</h3><p class=note>{html.escape(first['definition'])} Its "
+            "reference is chance, 0.5: a critic that cannot tell two real halves apart scores "
+            "there by construction; with few masks the interval is wide.</p>"
+            + table(["set", "AUC", "95 % interval", "real masks", "generated masks"], rows)
+        )
     out.append(
         "<h3>Diversity and memorisation of the masks</h3><p class=note>For each mask, the Dice "
         "of its nearest neighbour among the real training masks (as given and mirrored) and "
@@ -249,7 +265,8 @@ def fidelity_section(f: dict[str, Any]) -> str:
     domain = f["extractor"].startswith("synthmed-domain-encoder")
     caveat = (
         " The domain encoder (no Inception weights given) reads colour and layout far more "
-        "than sharpness: on DRIVE a 9 px blur of the held-out photos moved their FID by 3 %. "
+        "than sharpness: on DRIVE a 9 px blur of the held-out photos moved their FID by 3 % "
+        "(measured with the encoder's earlier training on the real images). "
         "Judge sharpness by the sharpness table and the sample grid."
         if domain
         else ""

@@ -21,6 +21,7 @@ from synthmed.data.prepared import PreparedDataset
 from synthmed.data.sources import phantom_dataset
 from synthmed.device import pick_device
 from synthmed.errors import UserError
+from synthmed.evaluation.critic import CriticConfig, mask_critic
 from synthmed.evaluation.features import FeatureExtractor, load_inception, train_domain_extractor
 from synthmed.evaluation.fidelity import (
     DISTANCE_FROM_IDEAL,
@@ -153,6 +154,26 @@ def evaluate_fidelity(
             ),
         }
     return out
+
+
+def add_mask_critic(
+    fidelity: dict[str, Any],
+    real: PreparedDataset,
+    synthetic: dict[str, PreparedDataset],
+    config: CriticConfig,
+    device: str | torch.device = "cpu",
+) -> None:
+    """Put each set's cross-validated real-vs-synthetic mask critic (critic.py) into a
+    result of :func:`evaluate_fidelity` (``sets[name]["mask_critic"]``); sets with fewer
+    masks than folds are left out, and the reason recorded."""
+    for name, data in synthetic.items():
+        entry = fidelity["sets"][name]
+        if min(len(real), len(data)) < config.folds:
+            entry["mask_critic"] = {"skipped": f"fewer than {config.folds} masks on a side"}
+            continue
+        entry["mask_critic"] = mask_critic(
+            (real.masks, real.fov), (data.masks, data.fov), config, device
+        )
 
 
 def machine() -> dict[str, Any]:
