@@ -310,16 +310,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _train(args: argparse.Namespace) -> None:
-    from synthmed.data.prepared import PreparedDataset
-    from synthmed.models.dcgan import GeometryConfig
-    from synthmed.models.pix2pix import TextureConfig
-    from synthmed.training.options import TrainOptions
-    from synthmed.training.run import check_run_folder, resumed_options
+    """``synthmed train STAGE``: the flags as keyword arguments of :func:`synthmed.train`."""
+    from synthmed.training.api import train
 
-    data = PreparedDataset.load(args.data)
-    out = Path(args.out)
-    check_run_folder(out, args.resume)
-    cli_train = {
+    options = {
         "steps": args.steps,
         "batch_size": args.batch_size,
         "lr": args.lr,
@@ -333,104 +327,31 @@ def _train(args: argparse.Namespace) -> None:
         "checkpoint_every": args.checkpoint_every,
         "loss": args.loss,
         "r1": args.r1,
+        "flip": not args.no_flip,
+        "ngf": args.ngf,
+        "ndf": args.ndf,
+        "upsample": args.upsample,
+        "coarse_kind": getattr(args, "coarse_kind", None),
+        "coarse_clip": getattr(args, "coarse_clip", None),
     }
-    cli_model = {"ngf": args.ngf, "ndf": args.ndf, "upsample": args.upsample}
-    cli_model["coarse_kind"] = getattr(args, "coarse_kind", None)
-    cli_model["coarse_clip"] = getattr(args, "coarse_clip", None)
-    pix2pix = args.stage in ("texture", "refiner")
-    if pix2pix:
-        cli_train["crop"] = args.crop
-        cli_model["num_d"] = args.num_d
+    if args.stage in ("texture", "refiner"):
+        options |= {"crop": args.crop, "num_d": args.num_d}
+        options |= {"l1_weight": args.l1_weight, "fm_weight": args.fm_weight}
         if args.stage == "refiner":
-            cli_model["coarse"] = args.coarse
+            options |= {"coarse": args.coarse, "coarse_noise": args.coarse_noise}
+            options |= {"topology_weight": args.topology_weight, "coarse_gaps": args.coarse_gaps}
+            options |= {"coarse_specks": args.coarse_specks, "adapt_weight": args.adapt_weight}
+            options["adapt_geometry"] = args.adapt_geometry
         else:
-            cli_model["style_dim"] = args.style_dim
+            options |= {"style_dim": args.style_dim, "kl_weight": args.kl_weight}
+            options |= {"judge_weight": args.judge_weight, "judge_steps": args.judge_steps}
     else:
-        cli_model["z_dim"] = args.z_dim
-        cli_model["resolution"] = args.resolution
-        cli_model["minibatch_std"] = args.minibatch_std
-        cli_model["patch_side"] = args.patch_side
-        cli_model["canonical_side"] = True if args.canonical_side else None
-    if args.resume:
-        # The run's own options win, except how long to go and where to run.
-        saved = resumed_options(out)
-        if saved.get("kind") != args.stage:
-            raise UserError(f"{out}/options.json: a {saved.get('kind')} run, not {args.stage}")
-        train = dict(saved["train"])
-        resettable = ("steps", "device", "precision")
-        train.update({k: cli_train[k] for k in resettable if cli_train[k] is not None})
-        model, stage_options = saved["model"], saved.get("stage", {})
-    else:
-        from synthmed.presets import preset
-
-        base = preset(args.preset, args.stage)
-        train = {"batch_size": base["batch_size"], "precision": base["precision"]}
-        train |= base.get("train", {}) | {k: v for k, v in cli_train.items() if v is not None}
-        train["flip"] = not args.no_flip
-        model = base["model"] | {k: v for k, v in cli_model.items() if v is not None}
-        if cli_model["coarse_clip"] is not None:
-            if model.get("coarse_kind", "soft") == "soft" or cli_model["coarse_clip"] <= 0:
-                raise UserError("--coarse-clip: a positive distance, with --coarse-kind distance")
-        if pix2pix:
-            cli_stage = {"l1_weight": args.l1_weight, "fm_weight": args.fm_weight}
-            if args.stage == "refiner":
-                cli_stage["coarse_noise"] = args.coarse_noise
-                cli_stage["topology_weight"] = args.topology_weight
-                cli_stage["coarse_gaps"] = args.coarse_gaps
-                cli_stage["coarse_specks"] = args.coarse_specks
-                cli_stage["adapt_geometry"] = args.adapt_geometry
-                cli_stage["adapt_weight"] = args.adapt_weight
-            else:
-                cli_stage["judge_weight"] = args.judge_weight
-                cli_stage["judge_steps"] = args.judge_steps
-                cli_stage["kl_weight"] = args.kl_weight
-        else:
-            cli_stage = {"instance_noise": args.instance_noise}
-            cli_stage["blur"] = False if args.no_blur else None
-            cli_stage["mode_seeking"] = args.mode_seeking
-        cli_stage = {k: v for k, v in cli_stage.items() if v is not None}
-        stage_options = base.get("stage", {}) | cli_stage
-        if stage_options.get("adapt_weight") and not stage_options.get("adapt_geometry"):
-            if "adapt_weight" not in cli_stage:  # the preset's, not the user's
-                raise UserError(
-                    f"--preset {args.preset} adapts the refiner to a trained geometry run's "
-                    "masks: give --adapt-geometry RUN (or --adapt-weight 0 to train without)"
-                )
-    opts = TrainOptions(**train)
-    if opts.steps < 1 or opts.batch_size < 1:
-        raise UserError("--steps and --batch-size must be positive")
-    if not pix2pix:
-        from synthmed.training.geometry import train_geometry
-
-        channels = data.channels + 1 if args.stage == "single" else 1
-        model.setdefault("resolution", data.resolution)
-        side = model["resolution"]
-        if side > data.resolution or side < 8 or side & (side - 1):
-            raise UserError(
-                f"--resolution {side}: need a power of two from 8 to the data's {data.resolution}"
-            )
-        patch = model.get("patch_side") or 0
-        if patch and (patch & (patch - 1) or not 8 <= patch <= side // 2):
-            raise UserError(
-                f"--patch-side {patch}: need a power of two from 8 to half the DCGAN's side "
-                f"({side // 2}), or 0"
-            )
-        if model.get("coarse_kind", "soft") != "soft" and (channels > 1 or side == data.resolution):
-            raise UserError("--coarse-kind distance: only for a mask DCGAN below the data's size")
-        cfg = GeometryConfig(**{**model, "channels": channels})
-        folder = train_geometry(data, out, cfg, opts, args.resume, **stage_options)
-    else:
-        from synthmed.training.texture import texture_model, train_texture
-
-        refine = args.stage == "refiner"
-        model = texture_model(model, data, refine, opts.crop)
-        if refine and not 8 <= model["coarse"] < data.resolution:
-            raise UserError(f"--coarse {model['coarse']}: must be below {data.resolution}")
-        cfg = TextureConfig(**model)
-        if data.resolution % 2 ** cfg.levels():
-            raise UserError(f"{args.data}: resolution {data.resolution} too small for the U-Net")
-        target = "mask" if refine else "image"
-        folder = train_texture(data, out, cfg, opts, args.resume, **stage_options, target=target)
+        options |= {"z_dim": args.z_dim, "resolution": args.resolution}
+        options |= {"minibatch_std": args.minibatch_std, "patch_side": args.patch_side}
+        options["canonical_side"] = True if args.canonical_side else None
+        options |= {"instance_noise": args.instance_noise, "mode_seeking": args.mode_seeking}
+        options["blur"] = False if args.no_blur else None
+    folder = train(args.stage, args.data, args.out, args.preset, args.resume, **options)
     print(f"generator saved in {folder}")
 
 

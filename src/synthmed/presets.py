@@ -51,8 +51,9 @@ PRESETS: dict[str, dict[str, dict[str, Any]]] = {
     # 64 px coarse mask lost half the tree (skeleton length -57 %, widths doubled); at 128 px
     # -27 % and +46 %. The refiner gets the coarse masks as they are (no noise): noise made
     # it draw wider vessels from the real coarse masks. A Dice + clDice term for the refiner:
-    # on the real coarse masks its fragments fell from 64 to 30 per mask (README, "DRIVE at
-    # 512 px"; a minibatch-std discriminator did not make the masks more diverse). Both learn
+    # on the real coarse masks its fragments fell from 64 to 30 per mask
+    # (docs/drive512-history.md, "DRIVE at 512 px"; a minibatch-std discriminator did not
+    # make the masks more diverse). Both learn
     # the coarse masks as clipped signed distance maps, not area-averaged masks: skeleton
     # length -12 % -> -1 %, end points +454 % -> +393 %, components 319 -> 205 per mask, at
     # the same segmenter utility; clipped 12 px outside the vessels rather than 8: end points

@@ -29,7 +29,7 @@ class TextureConfig:
     # in 1x1..4x4 bottleneck levels whose updates are memory-bound) with resize-convolution
     # upsampling, and a half-width PatchGAN (at ndf 64 it is three quarters of a step's
     # FLOPs). Measured on DRIVE at equal training images: the same segmentation utility as
-    # the paper's shapes, without their checkerboard (README, "Speed and memory"). The
+    # the paper's shapes, without their checkerboard (docs/speed.md). The
     # paper's shapes are the "paper" preset (synthmed.presets).
     ngf: int = 32  # generator channels at the first level (pix2pix: 64)
     ndf: int = 32  # discriminator channels at the first level (pix2pix: 64)
