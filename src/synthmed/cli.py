@@ -31,8 +31,8 @@ def _add_train_options(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--preset",
         choices=list(PRESETS),
-        default="default",
-        help="networks, batch size and precision: SynthMed's default or the paper's",
+        help="networks, batch size and precision: SynthMed's default (the default), the "
+        "paper's, or drive512 (full-resolution fundus)",
     )
     p.add_argument("--steps", type=int, help=f"total optimisation steps (default {d.steps})")
     p.add_argument("--batch-size", type=int, help="images per step (default: the preset's)")
@@ -61,6 +61,13 @@ def _add_train_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--loss", choices=LOSSES, help=f"adversarial loss (default {d.loss})")
     p.add_argument("--r1", type=float, help="R1 penalty weight on the discriminator (0 = off)")
     p.add_argument("--resume", action="store_true", help="continue the run in --out")
+    p.add_argument(
+        "--config",
+        metavar="FILE",
+        help='options from a JSON file: a run\'s options.json, or {"preset": ..., '
+        '"train": {...}, "model": {...}, "stage": {...}} or flat option names; '
+        "--preset and the flags given beside it win",
+    )
     p.add_argument("--ngf", type=int, help="generator width")
     p.add_argument("--ndf", type=int, help="discriminator width")
     p.add_argument(
@@ -327,7 +334,7 @@ def _train(args: argparse.Namespace) -> None:
         "checkpoint_every": args.checkpoint_every,
         "loss": args.loss,
         "r1": args.r1,
-        "flip": not args.no_flip,
+        "flip": False if args.no_flip else None,
         "ngf": args.ngf,
         "ndf": args.ndf,
         "upsample": args.upsample,
@@ -351,7 +358,15 @@ def _train(args: argparse.Namespace) -> None:
         options["canonical_side"] = True if args.canonical_side else None
         options |= {"instance_noise": args.instance_noise, "mode_seeking": args.mode_seeking}
         options["blur"] = False if args.no_blur else None
-    folder = train(args.stage, args.data, args.out, args.preset, args.resume, **options)
+    preset = args.preset
+    if args.config:
+        from synthmed.training.api import read_config
+
+        saved_preset, saved = read_config(args.config, args.stage)
+        options = saved | {k: v for k, v in options.items() if v is not None}
+        preset = preset or saved_preset
+    preset = preset or "default"
+    folder = train(args.stage, args.data, args.out, preset, args.resume, **options)
     print(f"generator saved in {folder}")
 
 

@@ -94,8 +94,12 @@ def resolve_options(
     train = {"batch_size": base["batch_size"], "precision": base["precision"]}
     train |= base.get("train", {}) | loop
     model |= {k: v for k, v in base["model"].items() if k not in model}
-    if "coarse_clip" in overrides and overrides["coarse_clip"] is not None:
-        if model.get("coarse_kind", "soft") == "soft" or model["coarse_clip"] <= 0:
+    if "coarse_clip" in model:
+        # A clip means something only for distance maps; the dataclass default rides along
+        # in every options.json, so only another value with soft masks is refused.
+        soft = model.get("coarse_kind", "soft") == "soft"
+        default = GeometryConfig.coarse_clip
+        if model["coarse_clip"] <= 0 or (soft and model["coarse_clip"] != default):
             raise UserError("--coarse-clip: a positive distance, with --coarse-kind distance")
     stage_options = base.get("stage", {}) | extra
     if stage_options.get("adapt_weight") and not stage_options.get("adapt_geometry"):
@@ -105,6 +109,43 @@ def resolve_options(
                 "--adapt-geometry RUN (or --adapt-weight 0 to train without)"
             )
     return train, model, stage_options
+
+
+# Keys of a run's options.json that describe the run, not options to train with.
+RECORD_KEYS = ("kind", "version", "data", "resolution", "trained_on", "mirrored_to_the_right")
+
+
+def read_config(path: str | Path, stage: str) -> tuple[str | None, dict[str, Any]]:
+    """A ``--config`` file: (its preset or None, its options as flat keyword arguments).
+
+    Accepts a run's ``options.json`` (so a run can be repeated or varied from its record),
+    ``{"preset": ..., "train": {...}, "model": {...}, "stage": {...}}``, or flat option names.
+    Every name is checked against the stage's options; one bad name or value type is a
+    UserError naming the file.
+    """
+    from synthmed.files import read_json
+
+    raw = read_json(path)
+    if not isinstance(raw, dict):
+        raise UserError(f"{path}: a config must be a JSON object")
+    if raw.get("kind") not in (None, stage):
+        raise UserError(f"{path}: options of a {raw['kind']} run, not {stage}")
+    preset = raw.get("preset")
+    flat: dict[str, Any] = {}
+    for key, value in raw.items():
+        if key in RECORD_KEYS or key == "preset":
+            continue
+        if key in ("train", "model", "stage"):
+            if not isinstance(value, dict):
+                raise UserError(f"{path}: {key!r} must be an object of options")
+            flat |= value
+        else:
+            flat[key] = value
+    try:
+        split_overrides(stage, flat)
+    except UserError as e:
+        raise UserError(f"{path}: {e}") from None
+    return preset, flat
 
 
 def _geometry_config(stage: str, model: dict[str, Any], data: PreparedDataset) -> GeometryConfig:
