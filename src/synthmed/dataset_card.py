@@ -95,9 +95,9 @@ def generator_kind(manifest: Mapping[str, Any]) -> str:
 def describe(manifest: Mapping[str, Any]) -> str:
     """One sentence: how many synthetic pairs of what size, from which generator."""
     res, n = manifest.get("resolution", "?"), manifest.get("count", "?")
-    colour = "RGB" if manifest.get("channels") == 3 else "grayscale"
+    colour = {3: "RGB ", 1: "grayscale "}.get(manifest.get("channels"), "")
     return (
-        f"{n} synthetic {colour} images with binary vessel masks and fields of view at "
+        f"{n} synthetic {colour}images with binary vessel masks and fields of view at "
         f"{res} x {res} px, made by synthmed {manifest.get('version', '?')} "
         f"({GENERATORS[generator_kind(manifest)]})."
     )
