@@ -487,4 +487,5 @@ def test_generate_killed_midway_leaves_no_folder(tmp_path: Path, comps: Path) ->
     pipe.sample = first
     generate_dataset(pipe, 3, out)
     assert len(list((out / "images").iterdir())) == 3
+    assert (out / "datalist.json").is_file() and (out / "README.md").is_file()  # same rename
     assert [p.name for p in parent.iterdir()] == ["out"]  # no temporary left beside it

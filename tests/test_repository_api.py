@@ -140,6 +140,8 @@ def test_publish_list_search_view_download_round_trip(server: Server, tmp_path: 
             member = f"tiny-fundus-v1/{original.relative_to(folder).as_posix()}"
             assert zf.read(member) == original.read_bytes()  # byte-identical round trip
         assert zf.read("tiny-fundus-v1/manifest.json") == (folder / "manifest.json").read_bytes()
+        for name in ("datalist.json", "README.md"):  # the download loads as the folder did
+            assert zf.read(f"tiny-fundus-v1/{name}") == (folder / name).read_bytes()
         assert json.loads(zf.read("tiny-fundus-v1/card.json")) == card
         assert "tiny-fundus-v1/metrics.json" in names
 

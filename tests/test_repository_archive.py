@@ -189,6 +189,27 @@ def test_manifest_and_card(tmp_path: Path, good: dict[str, bytes]) -> None:
     assert "name" in rejected(tmp_path, good | {"card.json": bad_name})
 
 
+def test_datalist_and_dataset_card_travel_with_the_pairs(
+    tmp_path: Path, good: dict[str, bytes]
+) -> None:
+    assert {"datalist.json", "README.md"} <= good.keys()  # pack_folder takes them along
+    up = inspect_upload(write_zip(tmp_path / "up.zip", good))
+    assert {"datalist.json", "README.md"} <= up.members.keys()
+    wrapped = {f"tiny-fundus-v1/{k}": v for k, v in good.items()}
+    assert "datalist.json" in inspect_upload(write_zip(tmp_path / "w.zip", wrapped)).members
+
+
+def test_datalist_and_readme_are_checked(tmp_path: Path, good: dict[str, bytes]) -> None:
+    entries = json.loads(good["datalist.json"])["training"]
+    missing = json.dumps({"training": [*entries, {"image": "images/0009.png"}]}).encode()
+    assert "training[3].image 'images/0009.png' is not in the archive" in rejected(
+        tmp_path, good | {"datalist.json": missing}
+    )
+    assert "a list under 'training'" in rejected(tmp_path, good | {"datalist.json": b"{}"})
+    assert "not valid JSON" in rejected(tmp_path, good | {"datalist.json": b"["})
+    assert "README.md: not UTF-8 text" in rejected(tmp_path, good | {"README.md": b"\xff\xfe"})
+
+
 def test_card_fields_and_slugs() -> None:
     assert slug("DRIVE-like fundus, 512 px!") == "drive-like-fundus-512-px"
     assert check_card({"title": " T ", "license": "MIT"})["title"] == "T"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import shlex
 import sys
 import warnings
 from pathlib import Path
@@ -297,6 +298,11 @@ def build_parser() -> argparse.ArgumentParser:
         "pipeline.json; whole images if unknown. Windows keep the instance-norm statistics "
         "training saw (whole images came out brighter)",
     )
+    p.add_argument(
+        "--license",
+        help="the dataset's license for its card (README.md), e.g. cc-by-4.0; default: "
+        "'other', and the card says to set it (the training data's terms may bind it)",
+    )
 
     from synthmed.evaluation.commands import add_parsers
 
@@ -384,7 +390,9 @@ def _generate(args: argparse.Namespace) -> None:
             args.texture, args.device, args.precision, args.stochastic, args.tile
         )
         data = load_any(args.masks, texture.texture.cfg.resolution)
-        out = translate_dataset(texture, data, args.out, args.seed)
+        out = translate_dataset(
+            texture, data, args.out, args.seed, license=args.license, command=_command_line(args)
+        )
         print(f"{len(data)} images for the masks of {args.masks} written to {out}")
         return
     repair = TreeRepair() if args.repair_tree else None
@@ -416,8 +424,16 @@ def _generate(args: argparse.Namespace) -> None:
         raise UserError("generate --tile: the single GAN has no Stage II")
     if args.save_pipeline and isinstance(pipe, SynthMedPipeline):
         pipe.save(args.save_pipeline)
-    out = generate_dataset(pipe, args.n, args.out, args.seed)
+    out = generate_dataset(
+        pipe, args.n, args.out, args.seed, license=args.license, command=_command_line(args)
+    )
     print(f"{args.n} pairs written to {out}")
+
+
+def _command_line(args: argparse.Namespace) -> str | None:
+    """The command as typed (for the manifest and the dataset card), when main() saw it."""
+    argv = getattr(args, "argv", None)
+    return None if argv is None else shlex.join(["synthmed", *argv])
 
 
 def run(args: argparse.Namespace) -> None:
@@ -473,7 +489,9 @@ def _one_line_warning(message, category, filename, lineno, file=None, line=None)
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``synthmed`` command; returns the exit code."""
+    argv = sys.argv[1:] if argv is None else list(argv)
     args = build_parser().parse_args(argv)
+    args.argv = argv  # recorded by generate in the dataset's manifest and card
     warnings.showwarning = _one_line_warning
     try:
         run(args)

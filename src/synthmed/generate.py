@@ -1,8 +1,10 @@
 """Write generated pairs as a dataset folder that the paired-folder reader reads back.
 
-Layout: ``images/0000.png``, ``masks/0000.png`` (0/255), ``fov/0000.png`` and
-``manifest.json`` (seed, models' configs and weight hashes, resolution, version). The folder
-is built beside the destination and renamed into place, so it is complete or absent.
+Layout: ``images/0000.png``, ``masks/0000.png`` (0/255), ``fov/0000.png``,
+``manifest.json`` (seed, models' configs and weight hashes, resolution, version, command),
+``datalist.json`` (MONAI's Decathlon datalist) and ``README.md`` (a dataset card; both from
+:mod:`synthmed.dataset_card`). The folder is built beside the destination and renamed into
+place, so it is complete or absent, card and datalist included.
 
 Two sources of pairs: the whole pipeline from noise (:func:`generate_dataset`), or Stage II
 alone on masks the user already has (:func:`translate_dataset`).
@@ -22,6 +24,7 @@ from tqdm import tqdm
 
 from synthmed import __version__
 from synthmed.data.prepared import PreparedDataset
+from synthmed.dataset_card import write_dataset_files
 from synthmed.errors import UserError
 from synthmed.files import atomic_folder, write_json
 from synthmed.pipeline import Samples, SingleGANPipeline, SynthMedPipeline, TextureModel
@@ -32,9 +35,19 @@ PNG_LEVEL = 1
 
 
 def generate_dataset(
-    pipe: SynthMedPipeline | SingleGANPipeline, n: int, out: str | Path, seed: int = 0
+    pipe: SynthMedPipeline | SingleGANPipeline,
+    n: int,
+    out: str | Path,
+    seed: int = 0,
+    *,
+    license: str | None = None,
+    command: str | None = None,
 ) -> Path:
-    """Generate ``n`` pairs with ``pipe`` into the new folder ``out``."""
+    """Generate ``n`` pairs with ``pipe`` into the new folder ``out``.
+
+    ``license`` goes into the dataset card (None: ``other``, and the card asks the user to
+    set it); ``command``, the command line that made the set, into the manifest and the card.
+    """
     if n < 1:
         raise UserError(f"--n {n}: need at least one pair")
     width = max(4, len(str(n - 1)))
@@ -54,17 +67,25 @@ def generate_dataset(
         "stochastic_texture": getattr(pipe, "stochastic", False),
         "texture_tile": getattr(pipe, "tile", None),
         "tree_repair": getattr(pipe, "repair_spec", None),
+        "command": command,
     }
-    return _write_dataset(Path(out), n, batches, manifest)
+    return _write_dataset(Path(out), n, batches, manifest, license)
 
 
 def translate_dataset(
-    texture: TextureModel, data: PreparedDataset, out: str | Path, seed: int = 0
+    texture: TextureModel,
+    data: PreparedDataset,
+    out: str | Path,
+    seed: int = 0,
+    *,
+    license: str | None = None,
+    command: str | None = None,
 ) -> Path:
     """Stage II only: an image for every (mask, field of view) of ``data``, names kept.
 
     For researchers who have masks (drawn, or from another generator) and want images, and
-    for judging Stage II apart from Stage I on the real masks.
+    for judging Stage II apart from Stage I on the real masks. ``license`` and ``command``
+    as for :func:`generate_dataset`.
     """
 
     def batches() -> Iterator[tuple[list[str], Samples]]:
@@ -83,8 +104,9 @@ def translate_dataset(
         "texture_tile": texture.tile,
         "seed": seed,
         "masks_from": data.meta.get("source", "?"),
+        "command": command,
     }
-    return _write_dataset(Path(out), len(data), batches, manifest)
+    return _write_dataset(Path(out), len(data), batches, manifest, license)
 
 
 def _write_dataset(
@@ -92,16 +114,20 @@ def _write_dataset(
     n: int,
     batches: Callable[[], Iterator[tuple[list[str], Samples]]],
     manifest: dict[str, Any],
+    license: str | None = None,
 ) -> Path:
-    """Write the pairs of ``batches()`` and the manifest into ``out``, atomically."""
+    """Write the pairs of ``batches()``, the manifest, the MONAI datalist and the dataset
+    card into ``out``, atomically (all inside the temporary folder before its rename)."""
     with _new_folder(out) as tmp:
         t0 = time.perf_counter()
+        written: list[str] = []  # the datalist lists the pairs in the order they were written
         with tqdm(total=n, unit="pair", desc="generate", dynamic_ncols=True) as bar:
             for names, s in batches():
                 for name, image, mask, fov in zip(names, s.images, s.masks, s.fov, strict=True):
                     _save(image[..., 0] if image.shape[-1] == 1 else image, tmp / "images", name)
                     _save(mask.astype(np.uint8) * 255, tmp / "masks", name)
                     _save(fov.astype(np.uint8) * 255, tmp / "fov", name)
+                written += names
                 bar.update(len(names))
         head = {"generator": "synthmed", "version": __version__, "count": n}
         tail = {
@@ -109,7 +135,9 @@ def _write_dataset(
             "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
             "seconds": round(time.perf_counter() - t0, 3),
         }
-        write_json(tmp / "manifest.json", head | manifest | tail)
+        full = head | manifest | tail
+        write_json(tmp / "manifest.json", full)
+        write_dataset_files(tmp, out.name, written, full, license)
     return out
 
 

@@ -71,7 +71,7 @@ def render(
     trains on crops, and its instance norms then see crop statistics; a whole 512 px image
     normalised over four times the area came out brighter than the photos its codes came from
     (measured on work/drive512-v11, each training image rendered from its own code: mean red
-    +12 of 255 whole, +1 in 256 px windows; scripts/explore/render_windows.py).
+    +12 of 255 whole, +1 in 256 px windows; experiments/render_windows.py).
     """
     n, _, h, w = cond.shape
     if not tile or (tile >= h and tile >= w):

@@ -5,6 +5,10 @@ An upload is one zip archive laid out as ``synthmed generate`` writes a dataset:
     card.json        title, license, and optionally name, description, domain, modality, source
     manifest.json    written by synthmed generate (models, hashes, resolution, count, seed)
     metrics.json     optional: synthmed evaluate all's metrics
+    datalist.json    optional: MONAI Decathlon datalist (written by synthmed generate); every
+                     path it lists must be a member, so a download loads as it is
+    README.md        optional: the dataset card synthmed generate wrote (UTF-8 text; card.json,
+                     not this file, is what the repository shows and edits)
     images/<stem>.png|jpg|jpeg|tif|tiff
     masks/<stem>.png|...     one per image, binary, same size
     fov/<stem>.png|...       optional, one per image when present
@@ -15,7 +19,8 @@ not a zip, unsafe member names (absolute, ``..``, backslashes, links, odd charac
 unknown members, archives or members over the size limits, zip bombs (members that inflate
 far beyond their stored size), images that are not PNG/JPEG/TIFF or do not decode, images
 over the pixel limit (decompression bombs), unpaired images or masks, non-binary masks,
-size mismatches, and a manifest whose count disagrees with the pairs.
+size mismatches, a manifest whose count disagrees with the pairs, a datalist naming files the
+archive lacks, and a README.md that is not UTF-8 text.
 """
 
 from __future__ import annotations
@@ -34,7 +39,9 @@ import numpy as np
 from PIL import Image
 
 FOLDERS = ("images", "masks", "fov")
-JSON_FILES = ("card.json", "manifest.json", "metrics.json")
+JSON_FILES = ("card.json", "manifest.json", "metrics.json", "datalist.json")
+TEXT_FILES = ("README.md",)  # the generated dataset card, kept as it is
+TOP_FILES = JSON_FILES + TEXT_FILES
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff")
 IMAGE_FORMATS = ("PNG", "JPEG", "TIFF")
 STEM = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
@@ -152,6 +159,27 @@ def _json(zf: zipfile.ZipFile, info: zipfile.ZipInfo, limits: Limits) -> dict[st
     return value
 
 
+def _text(zf: zipfile.ZipFile, info: zipfile.ZipInfo, limits: Limits) -> str:
+    try:
+        return _read(zf, info, limits.max_json_bytes).decode("utf-8")
+    except UnicodeDecodeError as e:
+        raise _fail(f"{info.filename}: not UTF-8 text ({e})") from None
+
+
+def check_datalist(datalist: dict[str, Any], entries: dict[str, zipfile.ZipInfo]) -> None:
+    """A Decathlon datalist (``{"training": [{"image": ..., "label": ...}, ...]}``) whose
+    every path is a member of the archive (relative, as ``synthmed generate`` writes them)."""
+    items = datalist.get("training")
+    if not isinstance(items, list):
+        raise _fail("datalist.json: expected a list under 'training'")
+    for i, item in enumerate(items):
+        if not isinstance(item, dict) or not isinstance(item.get("image"), str):
+            raise _fail(f"datalist.json: training[{i}] needs an 'image' path")
+        for key, path in item.items():
+            if not isinstance(path, str) or path not in entries:
+                raise _fail(f"datalist.json: training[{i}].{key} {path!r} is not in the archive")
+
+
 def check_card(card: dict[str, Any]) -> dict[str, Any]:
     """The card's text fields, trimmed and length-checked; title and license are required."""
     out = {}
@@ -185,7 +213,7 @@ def canonical_members(zf: zipfile.ZipFile, limits: Limits) -> dict[str, zipfile.
             raise _fail(f"{info.filename}: links are not allowed in the archive")
     # One wrapping folder (e.g. a downloaded dataset's "name-v1/") is dropped.
     tops = {parts[0] for info, parts in split if not info.is_dir() or len(parts) > 1}
-    strip = len(tops) == 1 and next(iter(tops)) not in FOLDERS + JSON_FILES
+    strip = len(tops) == 1 and next(iter(tops)) not in FOLDERS + TOP_FILES
     total = 0
     out: dict[str, zipfile.ZipInfo] = {}
     for info, parts in split:
@@ -193,7 +221,7 @@ def canonical_members(zf: zipfile.ZipFile, limits: Limits) -> dict[str, zipfile.
             continue
         parts = parts[1:] if strip else parts
         path = "/".join(parts)
-        if len(parts) == 1 and parts[0] in JSON_FILES:
+        if len(parts) == 1 and parts[0] in TOP_FILES:
             pass
         elif len(parts) == 2 and parts[0] in FOLDERS:
             stem, suffix = Path(parts[1]).stem, Path(parts[1]).suffix.lower()
@@ -268,6 +296,10 @@ def _inspect(zf: zipfile.ZipFile, limits: Limits) -> Upload:
     count = manifest.get("count")
     if count is not None and count != len(images):
         raise _fail(f"manifest.json: count is {count} but the archive has {len(images)} pairs")
+    if "datalist.json" in entries:
+        check_datalist(_json(zf, entries["datalist.json"], limits), entries)
+    if "README.md" in entries:
+        _text(zf, entries["README.md"], limits)
     size, channels, formats = None, 0, set()
     for stem in sorted(images):
         image = _decode(
@@ -305,8 +337,9 @@ def pack_folder(
 ) -> Path:
     """Zip a dataset folder (``synthmed generate``'s layout) with ``card`` for upload.
 
-    Members are stored, not deflated: the images are PNG/JPEG already, and storing keeps
-    packing as fast as copying.
+    The folder's ``datalist.json`` and ``README.md`` go along when present, so a download
+    loads with MONAI as the generated folder did. Members are stored, not deflated: the
+    images are PNG/JPEG already, and storing keeps packing as fast as copying.
     """
     folder, out = Path(folder), Path(out)
     with zipfile.ZipFile(out, "w", zipfile.ZIP_STORED) as zf:
@@ -314,6 +347,9 @@ def pack_folder(
         zf.write(folder / "manifest.json", "manifest.json")
         if metrics is not None:
             zf.write(metrics, "metrics.json")
+        for name in ("datalist.json", *TEXT_FILES):
+            if (folder / name).is_file():
+                zf.write(folder / name, name)
         for sub in FOLDERS:
             if (folder / sub).is_dir():
                 for f in sorted((folder / sub).iterdir()):

@@ -26,9 +26,12 @@ import httpx
 import numpy as np
 from PIL import Image
 
+from synthmed.dataset_card import write_dataset_files
+
 
 def write_dataset(folder: Path, pairs: int, size: int, seed: int = 0) -> Path:
-    """A dataset folder as ``synthmed generate`` writes it: noise images, binary masks, fov."""
+    """A dataset folder as ``synthmed generate`` writes it: noise images, binary masks, fov,
+    the manifest, and the datalist and card derived from it."""
     rng = np.random.default_rng(seed)
     for sub in ("images", "masks", "fov"):
         (folder / sub).mkdir(parents=True, exist_ok=True)
@@ -42,6 +45,7 @@ def write_dataset(folder: Path, pairs: int, size: int, seed: int = 0) -> Path:
         Image.fromarray(fov).save(folder / "fov" / f"{i:04d}.png")
     manifest = {"generator": "synthmed", "count": pairs, "seed": seed, "resolution": size}
     (folder / "manifest.json").write_text(json.dumps(manifest))
+    write_dataset_files(folder, folder.name, [f"{i:04d}" for i in range(pairs)], manifest, None)
     return folder
 
 

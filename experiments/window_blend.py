@@ -4,7 +4,7 @@ renderings almost everywhere, which smooths their fine grain (docs/drive512.md,
 band. Generates N pairs from a saved pipeline with that blend, then prints their sharpness
 and intensity KL against REAL_TRAIN; evaluate utility with `synthmed evaluate utility`.
 
-Usage: python scripts/explore/window_blend.py PIPELINE POWER REAL_TRAIN OUT [N]  (N = 200)
+Usage: python experiments/window_blend.py PIPELINE POWER REAL_TRAIN OUT [N]  (N = 200)
 """
 
 import sys

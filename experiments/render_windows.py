@@ -4,7 +4,7 @@ codes over a 3 x 3 grid of training-size crops and their mirrors) renders the im
 whole and in half-overlapping windows of the crop size (pipeline.render); prints the mean colour
 inside the field of view of the photographs and of both renderings.
 
-Usage: python scripts/explore/render_windows.py WORK   (a scripts/drive512.sh folder: needs
+Usage: python experiments/render_windows.py WORK   (a scripts/drive512.sh folder: needs
 WORK/data/train and the texture run WORK/texture, whose checkpoint holds the style encoder)
 """
 

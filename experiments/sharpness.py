@@ -3,7 +3,7 @@ sharpness (variance of the Laplacian inside the field of view, `evaluation.fidel
 ratio to the real training set's, and the same for the held-out photos box-blurred by 3, 5
 and 9 px (docs/drive512.md, "Sharpness").
 
-Usage: python scripts/explore/sharpness.py REAL_TRAIN HELD_OUT [SET ...]  (at 512 px)
+Usage: python experiments/sharpness.py REAL_TRAIN HELD_OUT [SET ...]  (at 512 px)
 """
 
 import sys

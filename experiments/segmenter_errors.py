@@ -5,7 +5,7 @@ the errors inside the field of view: false positives next to a true vessel (with
 width disagreement) or away from any (spurious vessels); missed vessel pixels on thin vessels
 (local width <= 2 px, from the distance transform of the true mask) or on wider ones.
 
-Usage: python scripts/explore/segmenter_errors.py SYNTHETIC_DIR [BUDGET]   (expects the
+Usage: python experiments/segmenter_errors.py SYNTHETIC_DIR [BUDGET]   (expects the
 prepared DRIVE split of scripts/drive512.sh in work/drive512/data or
 $DRIVE512_DATA)
 """

@@ -2,7 +2,7 @@
 (docs/drive512.md, "Rendering in windows"). Reads a scripts/drive512.sh folder:
 $DRIVE512_WORK, default work/drive512-v11.
 
-Usage: python scripts/explore/refiner_windows.py
+Usage: python experiments/refiner_windows.py
 """
 
 import os

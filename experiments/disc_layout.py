@@ -6,7 +6,7 @@ DRIVE masks: the disc sits at the left or right of the field, mid-height. Prints
 median and quartiles per set and the share of masks below the real masks' minimum
 (docs/drive512.md, "Where Stage I's trees start").
 
-Usage: python scripts/explore/disc_layout.py SET [SET ...]  (prepared or generated folders)
+Usage: python experiments/disc_layout.py SET [SET ...]  (prepared or generated folders)
 """
 
 import sys

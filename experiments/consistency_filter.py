@@ -6,7 +6,7 @@ synthetic pair by the Dice of the prediction with its mask inside the field of v
 saves the best N_KEEP as a prepared dataset for `synthmed evaluate utility`
 (docs/drive512.md, "Wider samples and filtered pairs").
 
-Usage: python scripts/explore/consistency_filter.py PIPELINE REAL_TRAIN OUT [N_GEN N_KEEP]
+Usage: python experiments/consistency_filter.py PIPELINE REAL_TRAIN OUT [N_GEN N_KEEP]
 """
 
 import sys

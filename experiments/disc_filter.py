@@ -1,12 +1,12 @@
 """Probe: keep the synthetic pairs whose mask grows from an optic disc at a side of the
-field, as the real masks do (scripts/explore/disc_layout.py's measure: the densest point of
+field, as the real masks do (experiments/disc_layout.py's measure: the densest point of
 the thick vessels lies in the outer 30 % of the width, and the share of thick-vessel pixels
 near it is at least the real training masks' minimum). Keeps the first N_KEEP passing pairs
 of a generated pool in the pool's order (no ranking: only the layout is chosen) and saves
 them as a prepared dataset for `synthmed evaluate utility --res 512`
 (docs/drive512.md, "Where Stage I's trees start").
 
-Usage: python scripts/explore/disc_filter.py POOL REAL_TRAIN OUT [N_KEEP]
+Usage: python experiments/disc_filter.py POOL REAL_TRAIN OUT [N_KEEP]
 """
 
 import sys

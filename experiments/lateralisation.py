@@ -5,7 +5,7 @@ with a 12 px clip cut at 0; 200 samples of latents seeded 0). Prints the mean an
 of masks below 0.2 (a net of vessels with no disc at a side) per set
 (docs/drive512.md, "One layout mode").
 
-Usage: python scripts/explore/lateralisation.py --sets SET ... [--geometry RUN ...]
+Usage: python experiments/lateralisation.py --sets SET ... [--geometry RUN ...]
 """
 
 import argparse

@@ -3,7 +3,7 @@ Generates N pairs from a saved pipeline with Stage II's style prior spread times
 Stage I's latents times T_Z (1 1 = as trained); evaluate them with `synthmed evaluate
 utility` (docs/drive512.md, "Wider samples").
 
-Usage: python scripts/explore/style_temperature.py PIPELINE T_STYLE T_Z OUT [N]  (N = 200)
+Usage: python experiments/style_temperature.py PIPELINE T_STYLE T_Z OUT [N]  (N = 200)
 """
 
 import sys

@@ -3,7 +3,7 @@ masks of a geometry run + refiner (relative to the 15 training masks; the 5 held
 a reference), as the refiner draws them and after synthmed.tree_repair, with nearest-neighbour
 Dice; and each step of the repair alone.
 
-Usage: python scripts/explore/tree_repair.py GEOMETRY_RUN REFINER_RUN [N]. Expects the prepared
+Usage: python experiments/tree_repair.py GEOMETRY_RUN REFINER_RUN [N]. Expects the prepared
 DRIVE split of scripts/drive512.sh in work/drive512/data or $DRIVE512_DATA.
 """
 

@@ -2,7 +2,7 @@
 (docs/drive512.md, "Rendering in windows"). Reads a scripts/drive512.sh folder:
 $DRIVE512_WORK, default work/drive512-v11.
 
-Usage: python scripts/explore/fid_crops.py CROP STEPS SEED  (128 300 0)
+Usage: python experiments/fid_crops.py CROP STEPS SEED  (128 300 0)
 """
 
 import json

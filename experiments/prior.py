@@ -4,7 +4,7 @@ N(0, 1), bring the synthetic intensity histograms closer to the photographs'? Re
 masks of work/drive512/synth-style-9k with work/drive512/texture-style-9k both ways and prints
 the KL per channel.
 
-Usage: python scripts/explore/prior.py   (after scripts/drive512.sh, the 9k Stage II run and
+Usage: python experiments/prior.py   (after scripts/drive512.sh, the 9k Stage II run and
 `synthmed train texture --resume` on it, which exports the fit)
 """
 

@@ -2,7 +2,7 @@
 among themselves only because each has 199 candidates where a real mask has 14? Compares
 random subsets of equal size.
 
-Usage: python scripts/explore/nn_subsets.py SYNTHETIC_DIR   (a `synthmed generate` folder)
+Usage: python experiments/nn_subsets.py SYNTHETIC_DIR   (a `synthmed generate` folder)
 """
 
 import os

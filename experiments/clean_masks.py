@@ -4,7 +4,7 @@ synthetic set (relative to a real set) after dropping the connected components s
 each threshold, and after a morphological closing with a disk of each radius (are the pieces
 short gaps in vessels?).
 
-Usage: python scripts/explore/clean_masks.py SYNTH_DIR REAL_DIR [N]
+Usage: python experiments/clean_masks.py SYNTH_DIR REAL_DIR [N]
 (e.g. work/exp/synth-adapt5 work/drive512-v5/data/train 50)
 """
 

@@ -5,7 +5,7 @@ same masks; compares what it sees (F1 against the mask, vessel fraction, mean wi
 thin vessels) on both. Note the segmenter was trained on these photographs, so it reads them
 better than unseen ones: the comparison is between the two columns, not with held-out scores.
 
-Usage: python scripts/explore/rendered_widths.py TRANSLATED_DIR   (`synthmed generate --texture
+Usage: python experiments/rendered_widths.py TRANSLATED_DIR   (`synthmed generate --texture
 RUN --masks work/drive512/data/train --out TRANSLATED_DIR`; expects the prepared DRIVE split of
 scripts/drive512.sh in work/drive512/data or
 $DRIVE512_DATA)

@@ -3,7 +3,7 @@ diversity come from? Prints the vessel statistics (relative to the 15 training m
 nearest-neighbour Dice of 200 masks from a geometry run + refiner, of the refiner applied to
 the real masks' coarse 128 px versions, and with small components removed.
 
-Usage: python scripts/explore/stage1.py GEOMETRY_RUN REFINER_RUN   (RAW=1: the refiner's last
+Usage: python experiments/stage1.py GEOMETRY_RUN REFINER_RUN   (RAW=1: the refiner's last
 iterate from its checkpoint instead of the exported weight average). Expects the prepared
 DRIVE split of scripts/drive512.sh in work/drive512/data or $DRIVE512_DATA.
 """

@@ -3,7 +3,7 @@ renderings of the same masks under different style priors (KL + per-image colour
 (docs/drive512.md, "Rendering in windows"). Reads a scripts/drive512.sh folder:
 $DRIVE512_WORK, default work/drive512-v11.
 
-Usage: python scripts/explore/style_prior_colour.py [N_MASKS]  (60)
+Usage: python experiments/style_prior_colour.py [N_MASKS]  (60)
 """
 
 import json

@@ -3,7 +3,7 @@ of Stage I's masks come from. For the real training masks and N masks of a geome
 refiner (as drawn, edge 0), per mask: end and branch points, end points within 6 px of a
 junction (spurs), and background holes under 10 px (pinholes, each a loop).
 
-Usage: python scripts/explore/mask_flaws.py GEOMETRY_RUN REFINER_RUN [N]   (DRIVE512_DATA as
+Usage: python experiments/mask_flaws.py GEOMETRY_RUN REFINER_RUN [N]   (DRIVE512_DATA as
 for stage1.py)
 """
 

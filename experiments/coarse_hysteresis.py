@@ -4,7 +4,7 @@ strong one? Keeps coarse values above LOW only where they connect to values abov
 (skimage's apply_hysteresis_threshold, soft units 0..1), zeroes the rest, refines, and
 prints the vessel statistics of N generated masks relative to the real training masks.
 
-Usage: python scripts/explore/coarse_hysteresis.py GEOMETRY_RUN REFINER_RUN REAL_TRAIN [N]
+Usage: python experiments/coarse_hysteresis.py GEOMETRY_RUN REFINER_RUN REAL_TRAIN [N]
 (e.g. work/drive512-v5/geometry work/drive512-v5/refiner work/drive512-v5/data/train 40)
 """
 

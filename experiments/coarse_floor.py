@@ -4,7 +4,7 @@ lattice the DCGAN leaves between vessels? Zeroes coarse-mask values below a floo
 0.25) before the refiner, and prints the vessel statistics relative to the 15 training masks
 for N generated masks and for the real masks' coarse versions.
 
-Usage: python scripts/explore/coarse_floor.py GEOMETRY_RUN REFINER_RUN [N]   (expects the
+Usage: python experiments/coarse_floor.py GEOMETRY_RUN REFINER_RUN [N]   (expects the
 prepared DRIVE split of scripts/drive512.sh in work/drive512/data or
 $DRIVE512_DATA)
 """

@@ -2,7 +2,7 @@
 Gaussian widened T times, generate 200 pairs and print the intensity KL against the training
 images (the segmenter's F1 then comes from `synthmed evaluate utility`).
 
-Usage: python scripts/explore/style_scale.py PIPELINE_DIR T OUT_DIR
+Usage: python experiments/style_scale.py PIPELINE_DIR T OUT_DIR
 (PIPELINE_DIR from `synthmed generate --save-pipeline`; expects work/drive512/data/train or
 $DRIVE512_DATA/train)
 """

@@ -4,7 +4,7 @@ Stage I's isolated fragments without cutting the tree? Prints the vessel statist
 to the 15 training masks) of N generated masks and of the refiner applied to the real masks'
 soft 128 px versions, for the plain threshold at 0 and for several (low, high) pairs.
 
-Usage: python scripts/explore/hysteresis.py GEOMETRY_RUN REFINER_RUN [N]   (expects the
+Usage: python experiments/hysteresis.py GEOMETRY_RUN REFINER_RUN [N]   (expects the
 prepared DRIVE split of scripts/drive512.sh in work/drive512/data or
 $DRIVE512_DATA)
 """
