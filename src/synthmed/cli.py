@@ -94,15 +94,8 @@ def _add_coarse_encoding(p: argparse.ArgumentParser) -> None:
     )
 
 
-def build_parser() -> argparse.ArgumentParser:
-    """The ``synthmed`` argument parser (one sub-command per step of the pipeline)."""
-    parser = argparse.ArgumentParser(
-        prog="synthmed",
-        description="Synthetic medical images from dual GANs: Stage I masks, Stage II images.",
-    )
-    parser.add_argument("--version", action="version", version=f"synthmed {__version__}")
-    sub = parser.add_subparsers(dest="command", required=True)
-
+def _add_prepare_parser(sub: argparse._SubParsersAction) -> None:
+    """``synthmed prepare``: decode a dataset once, optionally split with roles."""
     p = sub.add_parser("prepare", help="decode a dataset once into a uint8 cache")
     p.add_argument("kind", choices=SOURCES, help="dataset layout (phantom = embedded data)")
     p.add_argument("path", nargs="?", help="dataset folder (not for phantom)")
@@ -142,8 +135,9 @@ def build_parser() -> argparse.ArgumentParser:
         "the end (OUT/train the rest; each part's dataset.json records its role)",
     )
 
-    p = sub.add_parser("train", help="train one stage")
-    stages = p.add_subparsers(dest="stage", required=True)
+
+def _add_mask_gan_parsers(stages: argparse._SubParsersAction) -> None:
+    """``train geometry`` and ``train single``: the DCGANs (Stage I and the baseline)."""
     for name, text in (
         ("geometry", "Stage I: DCGAN generating masks"),
         ("single", "baseline: one DCGAN generating image and mask together"),
@@ -188,6 +182,10 @@ def build_parser() -> argparse.ArgumentParser:
         )
         if name == "geometry":
             _add_coarse_encoding(g)
+
+
+def _add_pix2pix_parsers(stages: argparse._SubParsersAction) -> None:
+    """``train texture`` (Stage II) and ``train refiner`` (Stage I at full size)."""
     for name, text in (
         ("texture", "Stage II: pix2pix mask -> image"),
         ("refiner", "Stage I at full size: coarse masks (geometry --resolution) -> masks"),
@@ -255,6 +253,9 @@ def build_parser() -> argparse.ArgumentParser:
                 help="weight of that unpaired adversarial loss (default 0 = off)",
             )
 
+
+def _add_generate_parser(sub: argparse._SubParsersAction) -> None:
+    """``synthmed generate``: pairs from trained stages, a pipeline or given masks."""
     p = sub.add_parser("generate", help="sample (mask, image) pairs into a dataset folder")
     p.add_argument("--geometry", help="Stage I run folder")
     p.add_argument("--refiner", help="Stage I refiner run folder (for a coarse geometry run)")
@@ -303,6 +304,24 @@ def build_parser() -> argparse.ArgumentParser:
         help="the dataset's license for its card (README.md), e.g. cc-by-4.0; default: "
         "'other', and the card says to set it (the training data's terms may bind it)",
     )
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The ``synthmed`` argument parser (one sub-command per step of the pipeline)."""
+    parser = argparse.ArgumentParser(
+        prog="synthmed",
+        description="Synthetic medical images from dual GANs: Stage I masks, Stage II images.",
+    )
+    parser.add_argument("--version", action="version", version=f"synthmed {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    _add_prepare_parser(sub)
+
+    p = sub.add_parser("train", help="train one stage")
+    stages = p.add_subparsers(dest="stage", required=True)
+    _add_mask_gan_parsers(stages)
+    _add_pix2pix_parsers(stages)
+    _add_generate_parser(sub)
 
     from synthmed.evaluation.commands import add_parsers
 
