@@ -134,6 +134,7 @@ def test_evaluate_all_writes_the_report(work: Path) -> None:
     assert provenance["real training"]["count"] == 8 and provenance["test"]["count"] == 4
     assert "Data provenance" in page and provenance["test"]["digest"][:16] in page
     assert "Sensitivity by vessel width" in page
+    assert "at the working resolution (the test set records no original files" in page
     assert "Mask critic" in page and "loops" in page and "disc_convergence" in page
     critic = metrics["fidelity"]["sets"]["dual GAN"]["mask_critic"]
     assert 0 <= critic["auc"] <= 1 and critic["n_real"] == 8

@@ -444,3 +444,6 @@ def test_the_dataset_page_summary_reads_the_matched_medians():
     assert new["fidelity"] == [{"set": "dual", "count": 200, "kl": 0.02, "fid": 40.0, "kid": 0.5}]
     old = {"kl_real_floor": {"mean": 0.2}, "sets": {"dual": {"count": 9, "kl": {"mean": 0.3}}}}
     assert metrics_summary({"fidelity": old})["kl_floor"] == 0.2
+    # the page names the feature network behind FID / KID (issue 31)
+    named = metrics_summary({"fidelity": {"extractor": "enc(phantoms)", "sets": {}}})
+    assert named["extractor"] == "enc(phantoms)" and new["extractor"] is None

@@ -264,7 +264,8 @@ def run(args: argparse.Namespace) -> None:
 
     res = _resolution(args)
     synthetic = _load(args.synthetic, res, resize=True)
-    command = "synthmed " + " ".join(shlex.quote(a) for a in sys.argv[1:])
+    # The command as given to synthmed.cli.main (also when called from Python, not a shell).
+    command = shlex.join(["synthmed", *getattr(args, "argv", sys.argv[1:])])
     if args.evaluation == "utility":
         from synthmed.evaluation.utility import evaluate_utility
 

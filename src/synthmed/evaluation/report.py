@@ -87,10 +87,16 @@ def utility_section(u: dict[str, Any]) -> str:
         f"<p class=note>Real + synthetic arms draw {share:.0%} of their training patches from "
         f"the synthetic set and {1 - share:.0%} from the real one.</p>"
     )
+    scored = {r.get("scored_at", "native") for r in u["arms"].values()}
+    where = {
+        frozenset({"native"}): "at native size (predictions mapped back to the original files)",
+        frozenset({"working"}): "at the working resolution (the test set records no original "
+        "files, e.g. phantoms)",
+    }.get(frozenset(scored), "partly at native size, partly at the working resolution")
     return (
         "<h2>Utility: train on synthetic, test on real</h2>"
         f"<p class=note>Same segmentation recipe and step budget for every arm ({recipe}); "
-        f"seeds {u['seeds']}; scores on the held-out real images at native size, pixels inside "
+        f"seeds {u['seeds']}; scores on the held-out real images {where}, pixels inside "
         "the field-of-view mask only, threshold 0.5; F1 = Dice of the vessel class.</p>"
         + table(header, rows)
         + (gain_note(gains) if gains else "")

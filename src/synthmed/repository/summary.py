@@ -15,10 +15,12 @@ def metrics_summary(metrics: dict[str, Any] | None) -> dict[str, Any]:
 
     ``utility``: arm, F1 mean, F1 std, F1 relative to real; ``fidelity``: set, intensity KL,
     FID, KID (medians over the matched real splits where the file has them); ``kl_floor``: the
-    real-vs-real KL (at the same sizes); ``headline``: the synthetic-only F1 relative
-    to real, for the catalogue's cards.
+    real-vs-real KL (at the same sizes); ``extractor``: the feature network behind FID / KID
+    (numbers from different ones are not comparable); ``headline``: the synthetic-only F1
+    relative to real, for the catalogue's cards.
     """
     out: dict[str, Any] = {"utility": [], "fidelity": [], "kl_floor": None, "headline": None}
+    out["extractor"] = None
     if not isinstance(metrics, dict):
         return out
     utility = metrics.get("utility") or {}
@@ -33,6 +35,8 @@ def metrics_summary(metrics: dict[str, Any] | None) -> dict[str, Any]:
         if arm != "real" and "+" not in arm and out["headline"] is None:
             out["headline"] = _num(relative.get(arm))
     fidelity = metrics.get("fidelity") or {}
+    extractor = fidelity.get("extractor") if isinstance(fidelity, dict) else None
+    out["extractor"] = extractor if isinstance(extractor, str) else None
     out["kl_floor"] = _num((fidelity.get("kl_real_floor") or {}).get("mean"))  # older files
     for name, s in (fidelity.get("sets") or {}).items():
         if not isinstance(s, dict):
