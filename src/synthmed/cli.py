@@ -161,25 +161,6 @@ def _add_mask_gan_parsers(stages: argparse._SubParsersAction) -> None:
             help="side the DCGAN works at (default: the data's); below it, it learns "
             "area-averaged masks that a refiner (train refiner) brings back to full size",
         )
-        g.add_argument(
-            "--minibatch-std",
-            type=int,
-            help="group size of the discriminator's minibatch standard deviation feature, "
-            "against samples that all look alike (default 0 = off)",
-        )
-        g.add_argument(
-            "--patch-side",
-            type=int,
-            help="side of the discriminator's extra patch head: one more logit per cell of "
-            "its feature map of this side, so each stretch of vessel is judged on its own "
-            "(default 0 = off)",
-        )
-        g.add_argument(
-            "--canonical-side",
-            action="store_true",
-            help="learn every mask with its optic disc on the right and mirror half the "
-            "samples, instead of flipping at random (one layout mode, not two)",
-        )
         if name == "geometry":
             _add_coarse_encoding(g)
 
@@ -198,12 +179,6 @@ def _add_pix2pix_parsers(stages: argparse._SubParsersAction) -> None:
         t.add_argument("--crop", type=int, help="train on random crops of this side (0 = none)")
         if name == "texture":
             t.add_argument(
-                "--judge-weight",
-                type=float,
-                help="weight of the vessel-judge loss: a segmenter trained on the real pairs "
-                "must find the mask's vessels in the generated image (default 0 = off)",
-            )
-            t.add_argument(
                 "--style-dim",
                 type=int,
                 help="per-image style code of this length, encoded from the real image while "
@@ -214,33 +189,15 @@ def _add_pix2pix_parsers(stages: argparse._SubParsersAction) -> None:
             t.add_argument(
                 "--kl-weight", type=float, help="KL weight of the style codes (default 0.01)"
             )
-            t.add_argument(
-                "--judge-steps",
-                type=int,
-                help="training steps of that segmenter (default 0 = the evaluation's cpu budget)",
-            )
         if name == "refiner":
             _add_coarse_encoding(t)
             t.add_argument(
                 "--coarse", type=int, help="side of the geometry run's coarse masks (default 64)"
             )
             t.add_argument(
-                "--coarse-noise", type=float, help="noise std on the coarse masks (default 0)"
-            )
-            t.add_argument(
                 "--topology-weight",
                 type=float,
                 help="weight of a Dice + clDice loss keeping thin vessels unbroken (default 0)",
-            )
-            t.add_argument(
-                "--coarse-gaps",
-                type=float,
-                help="probability of a cut-out 2x2 block in the training coarse masks (default 0)",
-            )
-            t.add_argument(
-                "--coarse-specks",
-                type=float,
-                help="probability of a faint speck per training coarse-mask pixel (default 0)",
             )
             t.add_argument(
                 "--adapt-geometry",
@@ -370,17 +327,13 @@ def _train(args: argparse.Namespace) -> None:
         options |= {"crop": args.crop, "num_d": args.num_d}
         options |= {"l1_weight": args.l1_weight, "fm_weight": args.fm_weight}
         if args.stage == "refiner":
-            options |= {"coarse": args.coarse, "coarse_noise": args.coarse_noise}
-            options |= {"topology_weight": args.topology_weight, "coarse_gaps": args.coarse_gaps}
-            options |= {"coarse_specks": args.coarse_specks, "adapt_weight": args.adapt_weight}
+            options |= {"coarse": args.coarse, "topology_weight": args.topology_weight}
+            options["adapt_weight"] = args.adapt_weight
             options["adapt_geometry"] = args.adapt_geometry
         else:
             options |= {"style_dim": args.style_dim, "kl_weight": args.kl_weight}
-            options |= {"judge_weight": args.judge_weight, "judge_steps": args.judge_steps}
     else:
         options |= {"z_dim": args.z_dim, "resolution": args.resolution}
-        options |= {"minibatch_std": args.minibatch_std, "patch_side": args.patch_side}
-        options["canonical_side"] = True if args.canonical_side else None
         options |= {"instance_noise": args.instance_noise, "mode_seeking": args.mode_seeking}
         options["blur"] = False if args.no_blur else None
     preset = args.preset

@@ -160,7 +160,7 @@ def _geometry_config(stage: str, model: dict[str, Any], data: PreparedDataset) -
     patch = model.get("patch_side") or 0
     if patch and (patch & (patch - 1) or not 8 <= patch <= side // 2):
         raise UserError(
-            f"--patch-side {patch}: need a power of two from 8 to half the DCGAN's side "
+            f"patch_side {patch}: need a power of two from 8 to half the DCGAN's side "
             f"({side // 2}), or 0"
         )
     if model.get("coarse_kind", "soft") != "soft" and (channels > 1 or side == data.resolution):

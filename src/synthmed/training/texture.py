@@ -181,7 +181,7 @@ def texture_stage(
     if adapt_weight < 0 or (adapt_weight > 0) != bool(adapt_geometry):
         raise UserError("--adapt-weight (positive) and --adapt-geometry go together")
     if not (0 <= coarse_gaps < 1 and 0 <= coarse_specks < 1):
-        raise UserError("--coarse-gaps and --coarse-specks are probabilities in [0, 1)")
+        raise UserError("coarse_gaps and coarse_specks are probabilities in [0, 1)")
     if config.out_channels != (1 if refine else data.channels):
         raise ValueError("config.out_channels must be 1 for masks, else the data's channels")
     if refine and not 8 <= config.coarse < data.resolution:
