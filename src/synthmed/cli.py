@@ -22,7 +22,10 @@ PRECISIONS = ("auto", "fp32", "bf16")
 LOSSES = ("ns", "hinge", "lsgan")
 
 
-def _add_train_options(p: argparse.ArgumentParser) -> None:
+def _add_train_options(p: argparse.ArgumentParser) -> argparse._ArgumentGroup:
+    """The options every stage shares: the common ones first, the loop's and the networks'
+    under "advanced" groups of --help. Returns the networks' group, where each stage adds
+    its own."""
     from synthmed.presets import PRESETS
     from synthmed.training.options import TrainOptions
 
@@ -35,33 +38,6 @@ def _add_train_options(p: argparse.ArgumentParser) -> None:
         help="networks, batch size and precision: SynthMed's default (the default), the "
         "paper's, or drive512 (full-resolution fundus)",
     )
-    p.add_argument("--steps", type=int, help=f"total optimisation steps (default {d.steps})")
-    p.add_argument("--batch-size", type=int, help="images per step (default: the preset's)")
-    p.add_argument("--lr", type=float, help=f"Adam learning rate (default {d.lr})")
-    p.add_argument("--seed", type=int, help=f"random seed (default {d.seed})")
-    p.add_argument("--device", help="auto (default), cpu, cuda or cuda:N")
-    p.add_argument(
-        "--precision",
-        choices=PRECISIONS,
-        help="auto: bfloat16 mixed precision where the hardware has it (default: the preset's)",
-    )
-    p.add_argument("--log-every", type=int, help=f"steps between stats lines ({d.log_every})")
-    p.add_argument("--grid-every", type=int, help=f"steps between sample grids ({d.grid_every})")
-    p.add_argument(
-        "--checkpoint-every", type=int, help=f"steps between checkpoints ({d.checkpoint_every})"
-    )
-    p.add_argument("--no-flip", action="store_true", help="no random horizontal flips")
-    p.add_argument(
-        "--augment",
-        help="DiffAugment for the discriminator: comma list of translation, cutout, color, "
-        "flip, rot90 (default: none)",
-    )
-    p.add_argument(
-        "--ema", type=float, help="decay of the generator weight average sampled from (0 = off)"
-    )
-    p.add_argument("--loss", choices=LOSSES, help=f"adversarial loss (default {d.loss})")
-    p.add_argument("--r1", type=float, help="R1 penalty weight on the discriminator (0 = off)")
-    p.add_argument("--resume", action="store_true", help="continue the run in --out")
     p.add_argument(
         "--config",
         metavar="FILE",
@@ -69,14 +45,44 @@ def _add_train_options(p: argparse.ArgumentParser) -> None:
         '"train": {...}, "model": {...}, "stage": {...}} or flat option names; '
         "--preset and the flags given beside it win",
     )
-    p.add_argument("--ngf", type=int, help="generator width")
-    p.add_argument("--ndf", type=int, help="discriminator width")
-    p.add_argument(
+    p.add_argument("--steps", type=int, help=f"total optimisation steps (default {d.steps})")
+    p.add_argument("--batch-size", type=int, help="images per step (default: the preset's)")
+    p.add_argument("--seed", type=int, help=f"random seed (default {d.seed})")
+    p.add_argument("--device", help="auto (default), cpu, cuda or cuda:N")
+    p.add_argument("--resume", action="store_true", help="continue the run in --out")
+    loop = p.add_argument_group("advanced: the training loop")
+    loop.add_argument("--lr", type=float, help=f"Adam learning rate (default {d.lr})")
+    loop.add_argument(
+        "--precision",
+        choices=PRECISIONS,
+        help="auto: bfloat16 mixed precision where the hardware has it (default: the preset's)",
+    )
+    loop.add_argument("--log-every", type=int, help=f"steps between stats lines ({d.log_every})")
+    loop.add_argument("--grid-every", type=int, help=f"steps between sample grids ({d.grid_every})")
+    loop.add_argument(
+        "--checkpoint-every", type=int, help=f"steps between checkpoints ({d.checkpoint_every})"
+    )
+    loop.add_argument("--no-flip", action="store_true", help="no random horizontal flips")
+    loop.add_argument(
+        "--augment",
+        help="DiffAugment for the discriminator: comma list of translation, cutout, color, "
+        "flip, rot90 (default: none)",
+    )
+    loop.add_argument(
+        "--ema", type=float, help="decay of the generator weight average sampled from (0 = off)"
+    )
+    loop.add_argument("--loss", choices=LOSSES, help=f"adversarial loss (default {d.loss})")
+    loop.add_argument("--r1", type=float, help="R1 penalty weight on the discriminator (0 = off)")
+    nets = p.add_argument_group("advanced: networks and losses")
+    nets.add_argument("--ngf", type=int, help="generator width")
+    nets.add_argument("--ndf", type=int, help="discriminator width")
+    nets.add_argument(
         "--upsample", choices=["transpose", "resize", "bilinear"], help="generator upsampling"
     )
+    return nets
 
 
-def _add_coarse_encoding(p: argparse.ArgumentParser) -> None:
+def _add_coarse_encoding(p: argparse.ArgumentParser | argparse._ArgumentGroup) -> None:
     """--coarse-kind and --coarse-clip, shared by a coarse geometry run and its refiner (they
     must agree)."""
     p.add_argument(
@@ -142,8 +148,7 @@ def _add_mask_gan_parsers(stages: argparse._SubParsersAction) -> None:
         ("geometry", "Stage I: DCGAN generating masks"),
         ("single", "baseline: one DCGAN generating image and mask together"),
     ):
-        g = stages.add_parser(name, help=text)
-        _add_train_options(g)
+        g = _add_train_options(stages.add_parser(name, help=text))
         g.add_argument("--z-dim", type=int, help="latent size")
         g.add_argument(
             "--instance-noise", type=float, help="D input noise std at step 0 (default 0.3)"
@@ -171,8 +176,7 @@ def _add_pix2pix_parsers(stages: argparse._SubParsersAction) -> None:
         ("texture", "Stage II: pix2pix mask -> image"),
         ("refiner", "Stage I at full size: coarse masks (geometry --resolution) -> masks"),
     ):
-        t = stages.add_parser(name, help=text)
-        _add_train_options(t)
+        t = _add_train_options(stages.add_parser(name, help=text))
         t.add_argument("--l1-weight", type=float, help="lambda of the L1 term (default 100)")
         t.add_argument("--fm-weight", type=float, help="D feature-matching weight (default 0)")
         t.add_argument("--num-d", type=int, help="PatchGANs at falling scales (default 1)")
