@@ -65,3 +65,18 @@ def test_config_flags_win_and_bad_names_are_refused(data, tmp_path: Path, capsys
     config.write_text(json.dumps({"train": {"stepz": 3}}))
     assert main([*argv, str(config), "--out", str(tmp_path / "bad")]) == 2
     assert "unknown option 'stepz'" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("name", list(PRESETS))
+def test_every_preset_is_a_shipped_config_file(name: str, tmp_path: Path) -> None:
+    """--config PRESET_FILE resolves to exactly the options of --preset NAME, for every stage
+    (no training: the resolved loop, model and stage options are compared)."""
+    from synthmed.presets import preset_file
+    from synthmed.training.api import read_config, resolve_options
+
+    for stage in STAGES:
+        extra = {"adapt_geometry": "geo"} if stage == "refiner" and name == "drive512" else {}
+        by_name = resolve_options(stage, tmp_path, name, False, dict(extra))
+        _, options = read_config(preset_file(name, stage), stage)
+        by_file = resolve_options(stage, tmp_path, "default", False, options | extra)
+        assert by_file == by_name, (name, stage)
