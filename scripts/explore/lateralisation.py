@@ -15,8 +15,8 @@ import torch
 
 from synthmed.data.sources import load_any
 from synthmed.evaluation.vessels import disc_side_weights
+from synthmed.models.loading import load_generator
 from synthmed.models.refiner import coarse_field
-from synthmed.pipeline import load_generator
 
 
 def lateralisation(masks: np.ndarray) -> np.ndarray:

@@ -17,8 +17,8 @@ import torch
 from synthmed.data.prepared import PreparedDataset
 from synthmed.evaluation.memorisation import nearest_neighbours
 from synthmed.evaluation.vessels import compare_vessel_statistics, vessel_statistics
+from synthmed.models.loading import load_generator
 from synthmed.models.refiner import coarse_masks, refiner_condition
-from synthmed.pipeline import load_generator
 from synthmed.tree_repair import TreeRepair, repair_trees
 
 DATA = os.environ.get("DRIVE512_DATA", "work/drive512/data")
