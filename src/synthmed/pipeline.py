@@ -26,7 +26,7 @@ from synthmed.models.dcgan import MaskGenerator
 from synthmed.models.loading import load_generator
 from synthmed.models.pix2pix import UNetGenerator
 from synthmed.models.refiner import coarse_encoding, coarse_masks, refiner_condition
-from synthmed.tree_repair import TreeRepair, repair_trees
+from synthmed.models.tree_repair import TreeRepair, repair_trees
 
 # Stage I's batch norm uses batch statistics, so a mask depends on the other masks of its
 # batch: sampling always runs in chunks of this size, making output a function of the seed.
