@@ -1,5 +1,5 @@
 """Imports point one way: data -> models -> {training, pipeline} -> evaluation -> cli
-(docs/DESIGN.md, rule 1; issue 31).
+(issue 31).
 
 Each check imports in a fresh interpreter, so that modules this test process (or another
 test) already imported cannot hide an edge.

@@ -3,7 +3,7 @@ the evaluation: centre lines and widths, the reference side that sizes are given
 where the thick vessels gather.
 
 Here, below training, pipeline and evaluation, so that each can use them without importing
-the others (docs: DESIGN.md, rule 1).
+the others (issue 31: imports point one way).
 """
 
 from __future__ import annotations
