@@ -16,8 +16,8 @@ from skimage.filters import apply_hysteresis_threshold
 
 from synthmed.data.prepared import PreparedDataset
 from synthmed.evaluation.vessels import compare_vessel_statistics, vessel_statistics
+from synthmed.models.loading import load_generator
 from synthmed.models.refiner import coarse_masks, refiner_condition
-from synthmed.pipeline import load_generator
 
 torch.set_grad_enabled(False)
 G, _ = load_generator(sys.argv[1], "geometry")

@@ -18,8 +18,8 @@ from skimage.filters import apply_hysteresis_threshold
 
 from synthmed.data.prepared import PreparedDataset
 from synthmed.evaluation.vessels import compare_vessel_statistics, vessel_statistics
+from synthmed.models.loading import load_generator
 from synthmed.models.refiner import downsample, refiner_condition
-from synthmed.pipeline import load_generator
 
 # The prepared DRIVE split of scripts/drive512.sh (another run's: DRIVE512_DATA=DIR).
 DATA = os.environ.get("DRIVE512_DATA", "work/drive512/data")

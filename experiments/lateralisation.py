@@ -1,4 +1,4 @@
-"""Probe: the optic disc's lateralisation (evaluation.vessels.disc_side_weights: |L - R| /
+"""Probe: the optic disc's lateralisation (models.vessel_geometry.disc_side_weights: |L - R| /
 (L + R) of the thick vessels' weight in the left and right 40 % of the width) of mask sets,
 at 512 px and, for the real sets and Stage I DCGANs, at the DCGAN's 128 px (distance maps
 with a 12 px clip cut at 0; 200 samples of latents seeded 0). Prints the mean and the share
@@ -14,9 +14,9 @@ import numpy as np
 import torch
 
 from synthmed.data.sources import load_any
-from synthmed.evaluation.vessels import disc_side_weights
+from synthmed.models.loading import load_generator
 from synthmed.models.refiner import coarse_field
-from synthmed.pipeline import load_generator
+from synthmed.models.vessel_geometry import disc_side_weights
 
 
 def lateralisation(masks: np.ndarray) -> np.ndarray:

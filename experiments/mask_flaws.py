@@ -17,8 +17,8 @@ from scipy.spatial import cKDTree
 from skimage.morphology import skeletonize
 
 from synthmed.data.prepared import PreparedDataset
+from synthmed.models.loading import load_generator
 from synthmed.models.refiner import coarse_masks, refiner_condition
-from synthmed.pipeline import load_generator
 
 DATA = os.environ.get("DRIVE512_DATA", "work/drive512/data")
 torch.set_grad_enabled(False)

@@ -13,8 +13,8 @@ import torch
 from synthmed.data.sources import load_any
 from synthmed.evaluation.vessels import compare_vessel_statistics, vessel_statistics
 from synthmed.models.refiner import coarse_masks, refiner_condition
+from synthmed.models.tree_repair import TreeRepair
 from synthmed.pipeline import SynthMedPipeline, render
-from synthmed.tree_repair import TreeRepair
 
 V = os.environ.get("DRIVE512_WORK", "work/drive512-v11")
 real = load_any(f"{V}/data/train", 512)

@@ -16,9 +16,9 @@ from safetensors import safe_open
 
 from synthmed.data.sources import load_any
 from synthmed.files import read_json
+from synthmed.models.conditioning import condition
 from synthmed.models.pix2pix import StyleEncoder, TextureConfig
 from synthmed.pipeline import TextureModel, render
-from synthmed.training.texture import condition
 
 work = sys.argv[1]
 real = load_any(f"{work}/data/train", 512)

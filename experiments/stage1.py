@@ -18,8 +18,8 @@ from scipy import ndimage
 from synthmed.data.prepared import PreparedDataset
 from synthmed.evaluation.memorisation import dice_matrix, nearest_neighbours
 from synthmed.evaluation.vessels import compare_vessel_statistics, vessel_statistics
+from synthmed.models.loading import load_generator
 from synthmed.models.refiner import coarse_field, refiner_condition
-from synthmed.pipeline import load_generator
 
 # The prepared DRIVE split of scripts/drive512.sh (another run's: DRIVE512_DATA=DIR).
 DATA = os.environ.get("DRIVE512_DATA", "work/drive512/data")

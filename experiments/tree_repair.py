@@ -1,7 +1,7 @@
 """Exploration (docs/drive512.md, "Mending Stage I's masks"): the vessel statistics of 200
 masks of a geometry run + refiner (relative to the 15 training masks; the 5 held-out masks as
-a reference), as the refiner draws them and after synthmed.tree_repair, with nearest-neighbour
-Dice; and each step of the repair alone.
+a reference), as the refiner draws them and after synthmed.models.tree_repair, with
+nearest-neighbour Dice; and each step of the repair alone.
 
 Usage: python experiments/tree_repair.py GEOMETRY_RUN REFINER_RUN [N]. Expects the prepared
 DRIVE split of scripts/drive512.sh in work/drive512/data or $DRIVE512_DATA.
@@ -17,9 +17,9 @@ import torch
 from synthmed.data.prepared import PreparedDataset
 from synthmed.evaluation.memorisation import nearest_neighbours
 from synthmed.evaluation.vessels import compare_vessel_statistics, vessel_statistics
+from synthmed.models.loading import load_generator
 from synthmed.models.refiner import coarse_masks, refiner_condition
-from synthmed.pipeline import load_generator
-from synthmed.tree_repair import TreeRepair, repair_trees
+from synthmed.models.tree_repair import TreeRepair, repair_trees
 
 DATA = os.environ.get("DRIVE512_DATA", "work/drive512/data")
 torch.set_grad_enabled(False)

@@ -34,10 +34,10 @@ from synthmed.evaluation.fidelity import (
 from synthmed.evaluation.suite import evaluate_fidelity, pick_extractor
 from synthmed.evaluation.vessels import (
     compare_vessel_statistics,
-    disc_side_weights,
     vessel_statistics,
     width_histograms,
 )
+from synthmed.models.vessel_geometry import disc_side_weights
 
 
 def _with_images(data: PreparedDataset, images: np.ndarray) -> PreparedDataset:

@@ -1,4 +1,4 @@
-"""The Stage I tree repair (synthmed.tree_repair) on drawn masks at 512 px, where its
+"""The Stage I tree repair (synthmed.models.tree_repair) on drawn masks at 512 px, where its
 settings are in their own units: each flaw it mends, and what it must leave alone."""
 
 from pathlib import Path
@@ -12,8 +12,8 @@ from synthmed.errors import UserError
 from synthmed.evaluation.vessels import vessel_statistics
 from synthmed.models.dcgan import GeometryConfig, MaskGenerator
 from synthmed.models.pix2pix import TextureConfig, UNetGenerator
+from synthmed.models.tree_repair import TreeRepair, repair_tree, repair_trees
 from synthmed.pipeline import SynthMedPipeline
-from synthmed.tree_repair import TreeRepair, repair_tree, repair_trees
 
 SIDE = 512
 FOV = np.ones((SIDE, SIDE), bool)

@@ -321,6 +321,9 @@ def repository_check(clients: int, seconds: float, out: str) -> int:
     Returns the exit code: 1 if any request failed.
     """
     from synthmed.files import write_json
+    from synthmed.repository.commands import require_extra
+
+    require_extra("bench --repository")  # before loadcheck.py imports httpx
     from synthmed.repository.loadcheck import run_load_check
 
     r = run_load_check(clients, seconds)

@@ -243,7 +243,7 @@ def _add_generate_parser(sub: argparse._SubParsersAction) -> None:
         action=argparse.BooleanOptionalAction,
         default=None,
         help="mend Stage I's masks into vessel trees before Stage II (fill pinholes, cut "
-        "spurs, join facing dashes, drop specks; synthmed.tree_repair); default: what a "
+        "spurs, join facing dashes, drop specks; synthmed.models.tree_repair); default: what a "
         "--pipeline folder was saved with, else off",
     )
     p.add_argument(
@@ -354,8 +354,8 @@ def _train(args: argparse.Namespace) -> None:
 
 def _generate(args: argparse.Namespace) -> None:
     from synthmed.generate import generate_dataset, translate_dataset
+    from synthmed.models.tree_repair import TreeRepair
     from synthmed.pipeline import SingleGANPipeline, SynthMedPipeline, TextureModel
-    from synthmed.tree_repair import TreeRepair
 
     if args.masks:
         if not args.texture or args.geometry or args.pipeline or args.single or args.repair_tree:

@@ -16,16 +16,17 @@ import numpy as np
 import torch
 
 from synthmed import __version__
-from synthmed.checkpoints import load_weights, read_config, save_component
+from synthmed.checkpoints import save_component
 from synthmed.data import provenance
 from synthmed.device import autocast, pick_device, pick_precision
 from synthmed.errors import UserError
 from synthmed.files import read_json, sha256_file, write_json
-from synthmed.models.dcgan import GeometryConfig, MaskGenerator
-from synthmed.models.pix2pix import TextureConfig, UNetGenerator
+from synthmed.models.conditioning import condition
+from synthmed.models.dcgan import MaskGenerator
+from synthmed.models.loading import load_generator
+from synthmed.models.pix2pix import UNetGenerator
 from synthmed.models.refiner import coarse_encoding, coarse_masks, refiner_condition
-from synthmed.training.texture import condition
-from synthmed.tree_repair import TreeRepair, repair_trees
+from synthmed.models.tree_repair import TreeRepair, repair_trees
 
 # Stage I's batch norm uses batch statistics, so a mask depends on the other masks of its
 # batch: sampling always runs in chunks of this size, making output a function of the seed.
@@ -116,28 +117,6 @@ class Samples:
     masks: np.ndarray
     fov: np.ndarray
     images: np.ndarray
-
-
-def component_folder(path: str | Path) -> Path:
-    """Accept a training run folder (with ``generator/``) or a component folder itself."""
-    path = Path(path)
-    if not path.exists():
-        raise UserError(f"{path}: folder not found")
-    if (path / "generator").is_dir():
-        return path / "generator"
-    return path
-
-
-def load_generator(folder: str | Path, kind: str) -> tuple[torch.nn.Module, Path]:
-    """The trained generator of a run folder (or component folder) of ``kind``
-    ("geometry", "single", "refiner" or "texture"), and the component folder it came from."""
-    component = component_folder(folder)
-    if kind in ("texture", "refiner"):
-        net: torch.nn.Module = UNetGenerator(read_config(component, TextureConfig, kind))
-    else:
-        net = MaskGenerator(read_config(component, GeometryConfig, kind))
-    load_weights(net, component / "model.safetensors")
-    return net, component
 
 
 class SynthMedPipeline:

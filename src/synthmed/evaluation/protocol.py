@@ -21,7 +21,7 @@ from scipy.stats import rankdata
 
 from synthmed.data.images import fov_from_image, read_image, read_mask
 from synthmed.data.prepared import PreparedDataset
-from synthmed.evaluation.vessels import skeleton_and_widths
+from synthmed.models.vessel_geometry import skeleton_and_widths
 
 GEOMETRY_KEYS = ("native_size", "crop", "pad", "side")
 # Score name -> MONAI confusion-matrix metric name (same definitions as MONAI's).
@@ -185,7 +185,7 @@ def vessel_width_map(truth: np.ndarray) -> np.ndarray:
     """The local width (pixels) of the vessel each vessel pixel belongs to; 0 elsewhere.
 
     Width is measured on the centre line (2 x distance to the background - 1, as in
-    :mod:`synthmed.evaluation.vessels`) and given to every vessel pixel from its nearest
+    :mod:`synthmed.models.vessel_geometry`) and given to every vessel pixel from its nearest
     centre-line pixel, so a thick vessel's edge pixels count as thick.
     """
     mask = np.asarray(truth) > 0

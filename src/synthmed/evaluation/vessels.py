@@ -15,9 +15,9 @@ from __future__ import annotations
 import numpy as np
 from scipy import ndimage
 from scipy.stats import wasserstein_distance
-from skimage.morphology import skeletonize
 
 from synthmed.errors import UserError
+from synthmed.models.vessel_geometry import REFERENCE_SIDE, disc_side_weights, skeleton_and_widths
 
 STATISTICS = (
     "vessel_fraction",
@@ -30,8 +30,6 @@ STATISTICS = (
     "loops",
 )
 LOOP_MIN_AREA = 10  # px at REFERENCE_SIDE: smaller holes are pinholes in a vessel, not loops
-SIDE_BAND = 0.4  # share of the width on each side weighed by the disc's lateralisation
-REFERENCE_SIDE = 512  # widths are reported as pixels at this side
 _EIGHT_CONNECTED = np.ones((3, 3), dtype=bool)
 _NEIGHBOURS = np.array([[1, 1, 1], [1, 0, 1], [1, 1, 1]], dtype=np.uint8)
 
@@ -44,38 +42,6 @@ def _check(masks: np.ndarray, fov: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     fov = fov.astype(bool)
     # A generated mask may stray outside the FOV; only the part inside it is anatomy.
     return masks.astype(bool) & fov, fov
-
-
-def skeleton_and_widths(
-    mask: np.ndarray, distance: np.ndarray | None = None
-) -> tuple[np.ndarray, np.ndarray]:
-    """The 1-pixel skeleton and the vessel width (pixels) at each skeleton pixel.
-
-    The Euclidean distance transform at a centre-line pixel measures to the *centre* of the
-    nearest background pixel, half a pixel beyond the vessel edge on each side, so a vessel
-    drawn w pixels wide gives 2 * d = w + 1 on its centre line: subtract that one pixel.
-    ``distance``: the mask's distance transform, when the caller has it.
-    """
-    skeleton = skeletonize(mask)
-    if distance is None:
-        distance = ndimage.distance_transform_edt(mask)
-    return skeleton, 2.0 * distance[skeleton] - 1.0
-
-
-def disc_side_weights(mask: np.ndarray, distance: np.ndarray | None = None) -> tuple[float, float]:
-    """Where the thick vessels gather: the squared distance to the background summed over
-    the vessel pixels of the left and of the right :data:`SIDE_BAND` of the width.
-
-    The widest vessels converge at the optic disc, which sits at the left or the right of a
-    fundus photo, so the heavier side is the disc's (on the 20 DRIVE training masks the
-    left weight's share is 0.16-0.29 or 0.74-0.77, and 0.52 for the one whose disc is near
-    the centre). A net of vessels without a disc weighs both sides alike.
-    """
-    if distance is None:
-        distance = ndimage.distance_transform_edt(mask)
-    weight = distance**2
-    band = int(mask.shape[1] * SIDE_BAND)
-    return float(weight[:, :band].sum()), float(weight[:, mask.shape[1] - band :].sum())
 
 
 def _image_statistics(mask: np.ndarray, fov: np.ndarray) -> dict[str, float]:

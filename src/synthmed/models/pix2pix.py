@@ -10,12 +10,15 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import torch
-from monai.networks.nets import PatchDiscriminator
 from torch import nn
 
 from synthmed.models.dcgan import _up, dcgan_init
+
+if TYPE_CHECKING:
+    from monai.networks.nets import PatchDiscriminator
 
 
 @dataclass
@@ -201,6 +204,11 @@ def mask_discriminator(cfg: TextureConfig) -> nn.Module:
 
 
 def _patchgan(cfg: TextureConfig, in_channels: int | None = None) -> PatchDiscriminator:
+    """One MONAI PatchGAN of ``cfg``'s width and depth, DCGAN-initialised."""
+    # Imported here: ``import monai`` loads every MONAI subpackage (its losses included,
+    # seconds on a CPU), and only training builds discriminators; sampling needs none.
+    from monai.networks.nets import PatchDiscriminator
+
     d = PatchDiscriminator(
         spatial_dims=2,
         channels=cfg.ndf,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import importlib
 import os
 import socket
 import sys
@@ -14,6 +15,14 @@ from synthmed.errors import UserError
 DEFAULT_DB = "synthmed-repo/catalogue.sqlite"
 DEFAULT_STORAGE = "synthmed-repo/files"
 COMMANDS = ("serve", "publish", "token")
+# Packages of the repository extra (pyproject.toml) that each command imports. They are
+# imported only inside the commands, so that the rest of the CLI works without the extra.
+NEEDS = {
+    "serve": ("fastapi", "uvicorn", "jinja2", "sqlalchemy"),
+    "publish": ("httpx",),
+    "token": ("sqlalchemy",),
+    "bench --repository": ("fastapi", "uvicorn", "jinja2", "sqlalchemy", "httpx"),
+}
 
 
 def add_parsers(sub: argparse._SubParsersAction) -> None:
@@ -64,8 +73,22 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     where(q)
 
 
+def require_extra(command: str) -> None:
+    """Check that the packages ``command`` needs (:data:`NEEDS`) import; if one does not, a
+    UserError (one line, exit code 2) saying how to install the repository extra."""
+    for name in NEEDS[command]:
+        try:
+            importlib.import_module(name)
+        except ImportError:
+            raise UserError(
+                f"synthmed {command} needs the repository extra ({name} is not installed): "
+                "pip install 'synthmed[repository]'"
+            ) from None
+
+
 def run(args: argparse.Namespace) -> None:
     """Run one of the repository's commands."""
+    require_extra(args.command)
     if args.command == "serve":
         serve(args)
     elif args.command == "publish":

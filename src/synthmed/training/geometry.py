@@ -22,10 +22,10 @@ import torch.nn.functional as F
 from synthmed.data import provenance
 from synthmed.data.prepared import PreparedDataset
 from synthmed.device import autocast, pick_device, pick_precision
-from synthmed.evaluation.vessels import disc_side_weights
 from synthmed.grids import grid, to_uint8
 from synthmed.models.dcgan import GeometryConfig, MaskDiscriminator, MaskGenerator
 from synthmed.models.refiner import coarse_field, downsample
+from synthmed.models.vessel_geometry import disc_side_weights
 from synthmed.training.augment import diff_augment
 from synthmed.training.losses import (
     R1_EVERY,

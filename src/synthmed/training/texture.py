@@ -24,6 +24,8 @@ from synthmed.data.prepared import PreparedDataset
 from synthmed.device import autocast, pick_device, pick_precision
 from synthmed.errors import UserError
 from synthmed.grids import grid, to_uint8
+from synthmed.models.conditioning import condition
+from synthmed.models.loading import load_generator
 from synthmed.models.pix2pix import (
     StyleEncoder,
     TextureConfig,
@@ -60,11 +62,6 @@ def texture_model(model: dict, data: PreparedDataset, refine: bool, crop: int) -
     if crop and not model.get("depth"):
         model["depth"] = min(8, crop.bit_length() - 1)
     return model
-
-
-def condition(masks: torch.Tensor, fov: torch.Tensor) -> torch.Tensor:
-    """The generator's input: cat(vessel mask, field of view) as floats in [-1, 1]."""
-    return torch.cat([masks, fov], 1).float() * 2 - 1
 
 
 def train_texture(
@@ -405,8 +402,6 @@ def frozen_geometry(
     """The DCGAN of a geometry run folder (or the module itself, as the benchmark passes
     one), for the refiner's adaptation: frozen, on ``device``; its resolution must be the
     refiner's coarse side and its masks encoded as the refiner's (``coarse_encoding``)."""
-    from synthmed.pipeline import load_generator  # the pipeline imports this module
-
     given = isinstance(source, nn.Module)
     net = source if given else load_generator(source, "geometry")[0]
     if net.cfg.resolution != coarse or net.cfg.channels != 1:

@@ -35,7 +35,7 @@ from skimage.draw import line
 from skimage.morphology import skeletonize
 
 from synthmed.errors import UserError
-from synthmed.evaluation.vessels import REFERENCE_SIDE
+from synthmed.models.vessel_geometry import REFERENCE_SIDE
 
 _EIGHT = np.ones((3, 3), dtype=bool)
 _NEIGHBOURS = np.array([[1, 1, 1], [1, 0, 1], [1, 1, 1]], dtype=np.uint8)
