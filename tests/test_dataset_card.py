@@ -14,7 +14,7 @@ from synthmed.data import provenance
 from synthmed.data.prepared import PreparedDataset
 from synthmed.data.sources import phantom_dataset
 from synthmed.files import sha256_file
-from synthmed.pipeline import component_folder
+from synthmed.models.loading import component_folder
 
 TINY = ["--steps", "2", "--batch-size", "2", "--ngf", "8", "--ndf", "8", "--device", "cpu"]
 
