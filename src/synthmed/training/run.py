@@ -76,6 +76,44 @@ def _check_same_data(out: Path, trained_on: dict[str, Any] | None) -> None:
         )
 
 
+def _start(
+    stage: Stage, opts: TrainOptions, out: Path, resume: bool, extra: dict[str, Any]
+) -> tuple[int, torch.Generator]:
+    """Open the run folder: restore a checkpoint (weights, optimisers, random streams; the
+    step it reached) or record a new run's options and real samples. Returns the step to
+    continue after and the data stream."""
+    out.mkdir(parents=True, exist_ok=True)
+    check_run_folder(out, resume)
+    data_rng = torch.Generator().manual_seed(opts.seed + 1)
+    if not resume:
+        record = {"kind": stage.kind, "version": __version__, "train": dataclasses.asdict(opts)}
+        record["model"] = dataclasses.asdict(stage.config)
+        write_json(out / "options.json", record | extra)
+        save_png(stage.reals_sheet, out / "reals.png")
+        return 0, data_rng
+    _check_same_data(out, extra.get("trained_on"))
+    rng, state = load_checkpoint(out / CHECKPOINT, stage.modules, stage.optimizers)
+    torch.set_rng_state(rng["torch"])
+    data_rng.set_state(rng["data"])
+    if "cuda" in rng and torch.cuda.is_available():
+        torch.cuda.set_rng_state(rng["cuda"])
+    start = int(state["step"])
+    _truncate_stats(out / "stats.jsonl", start)
+    return start, data_rng
+
+
+def _log(stats: Any, bar: tqdm, step: int, batch: int, losses: dict, since: tuple) -> tuple:
+    """One stats.jsonl line (losses, images/s since the last line) and the bar's losses;
+    returns the new (time, step) to measure the next rate from."""
+    now = time.perf_counter()
+    ips = (step - since[1]) * batch / max(now - since[0], 1e-9)
+    bar.set_postfix({k: f"{v:.3f}" for k, v in losses.items()})
+    row = {"step": step, "images": step * batch, "images_per_s": ips}
+    stats.write(json.dumps(row | losses) + "\n")
+    stats.flush()
+    return now, step
+
+
 def run_training(
     stage: Stage, opts: TrainOptions, out: Path, resume: bool, extra: dict[str, Any]
 ) -> Path:
@@ -90,31 +128,7 @@ def run_training(
     Returns:
         The folder of the trained generator (``out/generator``).
     """
-    out.mkdir(parents=True, exist_ok=True)
-    check_run_folder(out, resume)
-    data_rng = torch.Generator().manual_seed(opts.seed + 1)
-    start = 0
-    if resume:
-        _check_same_data(out, extra.get("trained_on"))
-        rng, state = load_checkpoint(out / CHECKPOINT, stage.modules, stage.optimizers)
-        torch.set_rng_state(rng["torch"])
-        data_rng.set_state(rng["data"])
-        if "cuda" in rng and torch.cuda.is_available():
-            torch.cuda.set_rng_state(rng["cuda"])
-        start = int(state["step"])
-        _truncate_stats(out / "stats.jsonl", start)
-    else:
-        write_json(
-            out / "options.json",
-            {
-                "kind": stage.kind,
-                "version": __version__,
-                "train": dataclasses.asdict(opts),
-                "model": dataclasses.asdict(stage.config),
-                **extra,
-            },
-        )
-        save_png(stage.reals_sheet, out / "reals.png")
+    start, data_rng = _start(stage, opts, out, resume, extra)
 
     def prepare_export(step: int) -> None:
         if stage.before_export is not None:
@@ -142,29 +156,20 @@ def run_training(
         save_checkpoint(out / CHECKPOINT, stage.modules, stage.optimizers, rng, {"step": step})
         save_generator()
 
-    bar = tqdm(
-        total=opts.steps * opts.batch_size,
-        initial=start * opts.batch_size,
-        unit="img",
-        desc=f"train {stage.kind}",
-        dynamic_ncols=True,
-    )
-    t_last, step_last = time.perf_counter(), start
+    total, done = opts.steps * opts.batch_size, start * opts.batch_size
+    desc = f"train {stage.kind}"
+    bar = tqdm(total=total, initial=done, unit="img", desc=desc, dynamic_ncols=True)
+    since = (time.perf_counter(), start)
     with bar, open(out / "stats.jsonl", "a") as stats:
         for step in range(start + 1, opts.steps + 1):
             losses = stage.train_step(data_rng, step)
             bar.update(opts.batch_size)
-            if step % opts.log_every == 0 or step == opts.steps:
-                now = time.perf_counter()
-                ips = (step - step_last) * opts.batch_size / max(now - t_last, 1e-9)
-                t_last, step_last = now, step
-                bar.set_postfix({k: f"{v:.3f}" for k, v in losses.items()})
-                row = {"step": step, "images": step * opts.batch_size, "images_per_s": ips}
-                stats.write(json.dumps(row | losses) + "\n")
-                stats.flush()
-            if step % opts.grid_every == 0 or step == opts.steps:
+            last = step == opts.steps
+            if step % opts.log_every == 0 or last:
+                since = _log(stats, bar, step, opts.batch_size, losses, since)
+            if step % opts.grid_every == 0 or last:
                 save_png(stage.fakes_sheet(), out / "grids" / f"fakes{step:06d}.png")
-            if step % opts.checkpoint_every == 0 or step == opts.steps:
+            if step % opts.checkpoint_every == 0 or last:
                 checkpoint(step)
     return out / "generator"
 
