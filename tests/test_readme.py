@@ -36,4 +36,9 @@ def test_readme_python_api_trains_samples_and_evaluates(tmp_path: Path, capsys) 
         os.chdir(cwd)
     assert (tmp_path / "runs" / "geo" / "generator" / "provenance.json").is_file()
     assert len(list((tmp_path / "synth" / "images").glob("*.png"))) == 8
+    import synthmed
+
+    pipe = synthmed.Pipeline.from_folders(tmp_path / "runs" / "geo", tmp_path / "runs" / "tex")
+    a, b = pipe(3, seed=5), pipe.sample(3, seed=5)
+    assert (a.images == b.images).all() and (a.masks == b.masks).all()
     assert "real+synthetic" in capsys.readouterr().out

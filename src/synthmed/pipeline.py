@@ -285,6 +285,10 @@ class SynthMedPipeline:
         stages = self._stages().items()
         return {name: _describe(net, self.sources.get(name)) for name, net in stages}
 
+    def __call__(self, n: int, seed: int = 0) -> Samples:
+        """``pipe(n, seed=...)``: the same as :meth:`sample` (diffusers' calling convention)."""
+        return self.sample(n, seed)
+
     @torch.inference_mode()
     def sample(self, n: int, seed: int = 0) -> Samples:
         """Generate ``n`` (mask, image) pairs; the same seed gives the same pairs."""
@@ -354,6 +358,10 @@ class SingleGANPipeline:
     def describe(self) -> dict[str, dict]:
         """Config and weight hash of the single generator."""
         return {"single": _describe(self.generator, self.source)}
+
+    def __call__(self, n: int, seed: int = 0) -> Samples:
+        """``pipe(n, seed=...)``: the same as :meth:`sample` (diffusers' calling convention)."""
+        return self.sample(n, seed)
 
     @torch.inference_mode()
     def sample(self, n: int, seed: int = 0) -> Samples:
