@@ -122,6 +122,8 @@ class Samples:
 class SynthMedPipeline:
     """Stage I (DCGAN masks) followed by Stage II (pix2pix images)."""
 
+    # Over 80 lines or 8 parameters: issue 31's unsplit debt; tests/test_function_size.py
+    # keeps it from growing.
     def __init__(
         self,
         geometry: MaskGenerator,
@@ -202,6 +204,8 @@ class SynthMedPipeline:
         """Compute dtype of sampling: "float32" or "bfloat16"."""
         return str(self.dtype).removeprefix("torch.")
 
+    # Over 80 lines or 8 parameters: issue 31's unsplit debt; tests/test_function_size.py
+    # keeps it from growing.
     @classmethod
     def from_folders(
         cls,
