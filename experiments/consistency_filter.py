@@ -16,7 +16,7 @@ import numpy as np
 
 from synthmed.data.sources import load_any
 from synthmed.evaluation.utility import budget_recipe, predict, train_segmenter
-from synthmed.generate import generate_dataset
+from synthmed.generation import generate_dataset
 from synthmed.pipeline import SynthMedPipeline
 
 folder, real_train, out = sys.argv[1], sys.argv[2], Path(sys.argv[3])

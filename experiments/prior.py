@@ -23,7 +23,7 @@ DATA = os.environ.get("DRIVE512_DATA", "work/drive512/data")
 N = 100
 real = PreparedDataset.load(f"{DATA}/train")
 masks = load_any("work/drive512/synth-style-9k", 512).subset(list(range(N)))
-model = TextureModel.from_folder("work/drive512/texture-style-9k", "cpu")
+model = TextureModel.load("work/drive512/texture-style-9k", device="cpu")
 g = model.texture
 
 

@@ -22,7 +22,7 @@ ref = vessel_statistics(real.masks, real.fov)
 for tile in (0, 256):
     for repair in (None, TreeRepair()):
         pipe = SynthMedPipeline.from_folders(
-            f"{V}/geometry", f"{V}/texture", "cpu", refiner=f"{V}/refiner", repair=repair, tile=0
+            f"{V}/geometry", f"{V}/texture", f"{V}/refiner", repair, device="cpu", tile=0
         )
 
         def masks(z, pipe=pipe, tile=tile):

@@ -31,7 +31,7 @@ encoder.load_state_dict(
     {k[len(prefix) :]: ckpt.get_tensor(k) for k in ckpt.keys() if k.startswith(prefix)}
 )
 encoder.eval()
-generator = TextureModel.from_folder(f"{work}/texture", device="cpu").texture.float()
+generator = TextureModel.load(f"{work}/texture", device="cpu").texture.float()
 starts = sorted({0, (res - side) // 2, res - side})
 
 

@@ -51,7 +51,7 @@ print("between-image var", img_mean.var(0).numpy().round(3))
 print("within-image var", flat.var(1).mean(0).numpy().round(3))
 print("posterior var mean", torch.cat(var).mean(0).numpy().round(3))
 
-model = TextureModel.from_folder(f"{V}/texture", device="cpu")
+model = TextureModel.load(f"{V}/texture", device="cpu")
 G = model.texture
 n = int(sys.argv[1]) if len(sys.argv) > 1 else 60
 masks, fov = synth.masks[:n], synth.fov[:n]

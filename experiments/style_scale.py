@@ -13,14 +13,14 @@ import sys
 from synthmed.data.prepared import PreparedDataset
 from synthmed.data.sources import load_any
 from synthmed.evaluation.fidelity import intensity_kl
-from synthmed.generate import generate_dataset
+from synthmed.generation import generate_dataset
 from synthmed.pipeline import SynthMedPipeline
 
 # The prepared DRIVE split of scripts/drive512.sh (another run's: DRIVE512_DATA=DIR).
 DATA = os.environ.get("DRIVE512_DATA", "work/drive512/data")
 
 pipeline_dir, scale, out = sys.argv[1], float(sys.argv[2]), sys.argv[3]
-pipe = SynthMedPipeline.load(pipeline_dir, "cpu")
+pipe = SynthMedPipeline.load(pipeline_dir, device="cpu")
 pipe.texture.style_scale.mul_(scale)
 generate_dataset(pipe, 200, out)
 kl = intensity_kl(PreparedDataset.load(f"{DATA}/train"), load_any(out, 512))

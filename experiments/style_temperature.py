@@ -10,7 +10,7 @@ import sys
 
 import torch
 
-from synthmed.generate import generate_dataset
+from synthmed.generation import generate_dataset
 from synthmed.pipeline import SynthMedPipeline
 
 folder, t_style, t_z, out = sys.argv[1], float(sys.argv[2]), float(sys.argv[3]), sys.argv[4]

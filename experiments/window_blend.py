@@ -12,7 +12,7 @@ import sys
 from synthmed import pipeline
 from synthmed.data.sources import load_any
 from synthmed.evaluation.fidelity import compare_sharpness, intensity_kl
-from synthmed.generate import generate_dataset
+from synthmed.generation import generate_dataset
 
 folder, power, real_train, out = sys.argv[1], float(sys.argv[2]), sys.argv[3], sys.argv[4]
 n = int(sys.argv[5]) if len(sys.argv) > 5 else 200

@@ -466,7 +466,7 @@ def test_train_zero_steps(tmp_path: Path, capsys, prepared: Path) -> None:
 
 
 def test_generate_killed_midway_leaves_no_folder(tmp_path: Path, comps: Path) -> None:
-    from synthmed.generate import generate_dataset
+    from synthmed.generation import generate_dataset
     from synthmed.pipeline import SynthMedPipeline
 
     pipe = SynthMedPipeline.from_folders(comps / "geometry", comps / "texture", device="cpu")

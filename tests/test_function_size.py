@@ -21,8 +21,6 @@ UNSPLIT = {
     "evaluation/suite.py:evaluate_all": (64, 10),
     "evaluation/utility.py:evaluate_arm": (41, 9),
     "evaluation/utility.py:evaluate_utility": (76, 11),
-    "pipeline.py:__init__": (55, 9),
-    "pipeline.py:from_folders": (22, 9),
 }
 
 

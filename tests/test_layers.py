@@ -35,7 +35,7 @@ def under(names: list[str], prefixes: tuple[str, ...]) -> list[str]:
     return [n for n in names if any(n == p or n.startswith(p + ".") for p in prefixes)]
 
 
-@pytest.mark.parametrize("module", ["synthmed.pipeline", "synthmed.generate"])
+@pytest.mark.parametrize("module", ["synthmed.pipeline", "synthmed.generation"])
 def test_sampling_imports_no_training_evaluation_or_web_stack(module: str) -> None:
     assert under(imported_after(module), NOT_FOR_SAMPLING) == []
 
@@ -48,7 +48,7 @@ def test_models_import_nothing_above_them() -> None:
         "synthmed.models.tree_repair",
         "synthmed.models.vessel_geometry",
     )
-    above = ("synthmed.training", "synthmed.pipeline", "synthmed.generate", "synthmed.evaluation")
+    above = ("synthmed.training", "synthmed.pipeline", "synthmed.generation", "synthmed.evaluation")
     assert under(names, above) == []
 
 

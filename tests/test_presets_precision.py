@@ -124,14 +124,18 @@ def test_generate_masks_needs_texture_only(data: Path, tmp_path: Path, capsys) -
 
 
 def test_translate_refuses_sizes_the_unet_cannot_take() -> None:
-    model = TextureModel(UNetGenerator(TextureConfig(resolution=32, ngf=4)), "cpu", "fp32")
+    model = TextureModel(
+        UNetGenerator(TextureConfig(resolution=32, ngf=4)), device="cpu", precision="fp32"
+    )
     with pytest.raises(UserError, match="multiples of 32"):
         model.translate(np.zeros((1, 48, 48), np.uint8), np.ones((1, 48, 48), np.uint8))
 
 
 def test_translate_is_deterministic_in_eval_mode() -> None:
     torch.manual_seed(0)
-    model = TextureModel(UNetGenerator(TextureConfig(resolution=32, ngf=4)), "cpu", "fp32")
+    model = TextureModel(
+        UNetGenerator(TextureConfig(resolution=32, ngf=4)), device="cpu", precision="fp32"
+    )
     masks = (np.random.default_rng(0).random((3, 32, 32)) > 0.8).astype(np.uint8)
     fov = np.ones_like(masks)
     assert np.array_equal(model.translate(masks, fov), model.translate(masks, fov))
@@ -141,7 +145,7 @@ def test_stochastic_translate_is_a_function_of_the_seed() -> None:
     torch.manual_seed(0)
     net = UNetGenerator(TextureConfig(resolution=32, ngf=4))
     assert any(isinstance(m, torch.nn.Dropout) for m in net.modules())
-    model = TextureModel(net, "cpu", "fp32", stochastic=True)
+    model = TextureModel(net, device="cpu", precision="fp32", stochastic=True)
     masks = (np.random.default_rng(0).random((3, 32, 32)) > 0.8).astype(np.uint8)
     fov = np.ones_like(masks)
     rng_before = torch.get_rng_state()
@@ -149,7 +153,7 @@ def test_stochastic_translate_is_a_function_of_the_seed() -> None:
     assert torch.equal(torch.get_rng_state(), rng_before)  # the caller's generator untouched
     assert np.array_equal(a, b)
     assert not np.array_equal(a, model.translate(masks, fov, seed=2))
-    plain = TextureModel(net, "cpu", "fp32", stochastic=False)  # dropout off again
+    plain = TextureModel(net, device="cpu", precision="fp32", stochastic=False)  # dropout off again
     assert np.array_equal(plain.translate(masks, fov, seed=1), plain.translate(masks, fov, seed=2))
     assert not np.array_equal(a, plain.translate(masks, fov, seed=1))
 

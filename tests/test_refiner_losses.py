@@ -233,7 +233,7 @@ def test_coarse_geometry_refiner_texture_end_to_end(tmp_path: Path, capsys) -> N
     assert main([*cmd, "--n", "3", "--seed", "4", "--out", str(again)]) == 0
     for png in sorted(out.glob("*/*.png")):
         assert png.read_bytes() == (again / png.relative_to(out)).read_bytes(), png
-    assert SynthMedPipeline.load(pipe_dir, "cpu").refiner is not None
+    assert SynthMedPipeline.load(pipe_dir, device="cpu").refiner is not None
 
 
 def test_bad_stage_i_resolution_is_a_one_line_error(tmp_path: Path, capsys) -> None:

@@ -85,7 +85,7 @@ def test_the_training_crop_is_the_default_window_and_survives_save_and_load(
     assert json.loads((tmp_path / "pipe/pipeline.json").read_text())["texture_tile"] == 16
     loaded = SynthMedPipeline.load(tmp_path / "pipe", device="cpu")
     assert loaded.tile == 16 and np.array_equal(loaded.sample(3, seed=1).images, a.images)
-    assert TextureModel.from_folder(runs / "tex", "cpu").tile == 16
+    assert TextureModel.load(runs / "tex", device="cpu").tile == 16
     alone = tmp_path / "copy/generator"  # a component folder outside its run: crop unknown
     shutil.copytree(runs / "tex/generator", alone)
-    assert TextureModel.from_folder(alone, "cpu").tile == 0
+    assert TextureModel.load(alone, device="cpu").tile == 0

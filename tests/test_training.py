@@ -135,7 +135,7 @@ def test_style_code_varies_images_and_is_seeded(data, tmp_path: Path) -> None:
     train_texture(data, tmp_path / "tex", replace(TEX, style_dim=4), replace(OPTS, steps=2))
     saved = load_file(tmp_path / "tex/checkpoint.safetensors")
     assert any(k.startswith("module.E.") for k in saved)
-    model = TextureModel.from_folder(tmp_path / "tex", "cpu", "fp32")
+    model = TextureModel.load(tmp_path / "tex", device="cpu", precision="fp32")
     assert model.texture.cfg.style_dim == 4
     masks, fov = data.masks[:3], data.fov[:3]
     a, b = model.translate(masks, fov, seed=1), model.translate(masks, fov, seed=1)

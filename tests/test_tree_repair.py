@@ -129,8 +129,8 @@ def test_pipeline_repairs_its_masks_and_saves_the_setting(tmp_path: Path) -> Non
     np.testing.assert_array_equal(b.masks, repair_trees(a.masks, a.fov, at_zero))
     assert (b.masks != a.masks).any()
     mended.save(tmp_path / "pipe")
-    assert SynthMedPipeline.load(tmp_path / "pipe", "cpu").repair == at_zero
-    assert SynthMedPipeline.load(tmp_path / "pipe", "cpu", repair=False).repair is None
+    assert SynthMedPipeline.load(tmp_path / "pipe", device="cpu").repair == at_zero
+    assert SynthMedPipeline.load(tmp_path / "pipe", repair=False, device="cpu").repair is None
 
 
 def stats_small(mask: np.ndarray) -> float:

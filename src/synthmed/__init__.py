@@ -3,7 +3,9 @@
 Stage I (geometry) generates segmentation masks from noise; Stage II (photorealism)
 translates a mask into an image. The CLI in :mod:`synthmed.cli` only wraps this API:
 ``synthmed.train`` (:mod:`synthmed.training.api`) trains a stage, ``synthmed.Pipeline``
-(:class:`synthmed.pipeline.SynthMedPipeline`) loads and samples a trained pipeline.
+(:class:`synthmed.pipeline.SynthMedPipeline`) loads and samples a trained pipeline,
+``synthmed.load`` loads any trained model folder, ``synthmed.generate`` writes a dataset
+folder from one.
 """
 
 from typing import Any
@@ -12,7 +14,7 @@ __version__ = "0.1.0"
 
 from synthmed.errors import UserError  # noqa: E402
 
-__all__ = ["Pipeline", "UserError", "__version__", "train"]
+__all__ = ["Pipeline", "UserError", "__version__", "generate", "load", "train"]
 
 
 def __getattr__(name: str) -> Any:
@@ -21,6 +23,14 @@ def __getattr__(name: str) -> Any:
         from synthmed.training.api import train
 
         return train
+    if name == "load":
+        from synthmed.pipeline import load
+
+        return load
+    if name == "generate":
+        from synthmed.generation import generate
+
+        return generate
     if name == "Pipeline":
         from synthmed.pipeline import SynthMedPipeline
 

@@ -142,7 +142,7 @@ def driver_case(stage: str, res: int, name: str, precision: str | None, steps: i
 
 def generate_case(res: int, n: int) -> dict[str, Any]:
     """Pairs/s of ``generate`` (both stages, default configuration, PNGs written)."""
-    from synthmed.generate import generate_dataset
+    from synthmed.generation import generate_dataset
     from synthmed.models.dcgan import MaskGenerator
     from synthmed.models.pix2pix import UNetGenerator
     from synthmed.pipeline import SynthMedPipeline

@@ -353,57 +353,52 @@ def _train(args: argparse.Namespace) -> None:
 
 
 def _generate(args: argparse.Namespace) -> None:
-    from synthmed.generate import generate_dataset, translate_dataset
+    from synthmed.generation import generate
     from synthmed.models.tree_repair import TreeRepair
     from synthmed.pipeline import SingleGANPipeline, SynthMedPipeline, TextureModel
 
+    sampling = {"device": args.device, "precision": args.precision, "tile": args.tile}
+    sampling["stochastic"] = args.stochastic
+    repair = TreeRepair() if args.repair_tree else None
     if args.masks:
         if not args.texture or args.geometry or args.pipeline or args.single or args.repair_tree:
             raise UserError("generate --masks: give --texture only (Stage I is not used)")
-        from synthmed.data.sources import load_any
-
-        texture = TextureModel.from_folder(
-            args.texture, args.device, args.precision, args.stochastic, args.tile
-        )
-        data = load_any(args.masks, texture.texture.cfg.resolution)
-        out = translate_dataset(
-            texture, data, args.out, args.seed, license=args.license, command=_command_line(args)
-        )
-        print(f"{len(data)} images for the masks of {args.masks} written to {out}")
-        return
-    repair = TreeRepair() if args.repair_tree else None
-    if args.single:
+        model = TextureModel.load(args.texture, **sampling)
+    elif args.single:
         if args.repair_tree:
             raise UserError("generate --repair-tree: the single GAN's masks are not repaired")
-        pipe = SingleGANPipeline.from_folder(args.single, args.device)
+        model = SingleGANPipeline.load(args.single, **_single_sampling(sampling))
     elif args.pipeline:
         keep = True if args.repair_tree is None else repair
-        pipe = SynthMedPipeline.load(
-            args.pipeline, args.device, args.precision, args.stochastic, keep, args.tile
-        )
+        model = SynthMedPipeline.load(args.pipeline, keep, **sampling)
     elif args.geometry and args.texture:
-        pipe = SynthMedPipeline.from_folders(
-            args.geometry,
-            args.texture,
-            args.device,
-            args.precision,
-            args.refiner,
-            args.stochastic,
-            repair,
-            args.tile,
+        model = SynthMedPipeline.from_folders(
+            args.geometry, args.texture, args.refiner, repair, **sampling
         )
     else:
         raise UserError("generate: give --pipeline, --single, or both --geometry and --texture")
-    if args.stochastic and not isinstance(pipe, SynthMedPipeline):
-        raise UserError("generate --stochastic: the single GAN has no Stage II dropout")
-    if args.tile and not isinstance(pipe, SynthMedPipeline):
-        raise UserError("generate --tile: the single GAN has no Stage II")
-    if args.save_pipeline and isinstance(pipe, SynthMedPipeline):
-        pipe.save(args.save_pipeline)
-    out = generate_dataset(
-        pipe, args.n, args.out, args.seed, license=args.license, command=_command_line(args)
+    if args.save_pipeline and isinstance(model, SynthMedPipeline):
+        model.save(args.save_pipeline)
+    masks, n = (args.masks, None) if args.masks else (None, args.n)
+    out = generate(
+        model,
+        args.out,
+        n,
+        seed=args.seed,
+        masks=masks,
+        license=args.license,
+        command=_command_line(args),
     )
-    print(f"{args.n} pairs written to {out}")
+    if masks:
+        print(f"images for the masks of {masks} written to {out}")
+    else:
+        print(f"{n} pairs written to {out}")
+
+
+def _single_sampling(sampling: dict) -> dict:
+    """The single GAN samples in float32: its ``--precision`` is the device's default, not an
+    error (``generate`` has always accepted it); stochastic and tile are refused by it."""
+    return {k: v for k, v in sampling.items() if k != "precision"}
 
 
 def _command_line(args: argparse.Namespace) -> str | None:

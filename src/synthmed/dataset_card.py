@@ -9,7 +9,7 @@
   the models' weights hashes and key settings) then a short text: what the data is, how it was
   made, its layout, how to load it, and its evaluation.
 
-Both are derived from the manifest that :mod:`synthmed.generate` writes, so they say nothing
+Both are derived from the manifest that :mod:`synthmed.generation` writes, so they say nothing
 the manifest does not.
 """
 

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from synthmed.data.prepared import PreparedDataset
 from synthmed.data.sources import phantom_dataset
-from synthmed.generate import generate_dataset
+from synthmed.generation import generate_dataset
 from synthmed.grids import pair_grid, save_png
 from synthmed.models.dcgan import GeometryConfig
 from synthmed.models.pix2pix import TextureConfig
@@ -61,7 +61,7 @@ def run_demo(out: Path, device: str = "auto", quick: bool = False) -> Path:
     train_texture(data, tex, tex_cfg, tex_opts, resume=(tex / "checkpoint.safetensors").exists())
 
     print("[4/4] generating synthetic pairs")
-    pipe = SynthMedPipeline.from_folders(geo, tex, device)
+    pipe = SynthMedPipeline.from_folders(geo, tex, device=device)
     pipe.save(out / "pipeline")
     synth = out / "synthetic"
     if synth.exists():

@@ -11,6 +11,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -23,7 +24,7 @@ from synthmed.errors import UserError
 from synthmed.files import read_json, sha256_file, write_json
 from synthmed.models.conditioning import condition
 from synthmed.models.dcgan import MaskGenerator
-from synthmed.models.loading import load_generator
+from synthmed.models.loading import component_folder, load_generator
 from synthmed.models.pix2pix import UNetGenerator
 from synthmed.models.refiner import coarse_encoding, coarse_masks, refiner_condition
 from synthmed.models.tree_repair import TreeRepair, repair_trees
@@ -119,65 +120,76 @@ class Samples:
     images: np.ndarray
 
 
-class SynthMedPipeline:
-    """Stage I (DCGAN masks) followed by Stage II (pix2pix images)."""
+@dataclass
+class SamplingOptions:
+    """How a trained model runs (never what it learnt): the keywords every ``load`` takes.
 
-    # Over 80 lines or 8 parameters: issue 31's unsplit debt; tests/test_function_size.py
-    # keeps it from growing.
+    ``precision`` "auto" is bfloat16 where the device computes it natively, else float32;
+    ``stochastic`` keeps Stage II's decoder dropout on (varied renderings of one mask);
+    ``tile`` is Stage II's window side (None: the one the folder records, 0: whole images).
+    """
+
+    device: str = "auto"
+    precision: str = "auto"
+    stochastic: bool = False
+    tile: int | None = None
+
+
+class TrainedModel:
+    """What every loaded model offers, whatever it is: ``describe()`` for manifests and
+    dataset cards, ``channels``, ``precision``, and ``device``. Sampling models
+    (:class:`SynthMedPipeline`, :class:`SingleGANPipeline`) add ``pipe(n, seed=...)``;
+    :class:`TextureModel` adds ``model(masks, fov, seed=...)``."""
+
+    device: torch.device
+    dtype: torch.dtype = torch.float32
+
+    @property
+    def precision(self) -> str:
+        """Compute dtype of sampling: "float32" or "bfloat16"."""
+        return str(self.dtype).removeprefix("torch.")
+
+    @property
+    def channels(self) -> int:
+        """Channels of the generated images (1 grayscale, 3 colour)."""
+        raise NotImplementedError
+
+    def describe(self) -> dict[str, dict]:
+        """Config and weight hash of each network (for manifests and dataset cards)."""
+        raise NotImplementedError
+
+
+class SynthMedPipeline(TrainedModel):
+    """Stage I (DCGAN masks, optionally refined) followed by Stage II (pix2pix images).
+
+    Load a saved pipeline with :meth:`load`, or assemble one from training runs with
+    :meth:`from_folders`; ``pipe(n, seed=...)`` samples ``n`` pairs.
+    """
+
     def __init__(
         self,
         geometry: MaskGenerator,
         texture: UNetGenerator,
-        device: str = "auto",
-        precision: str = "auto",
         refiner: UNetGenerator | None = None,
-        stochastic: bool = False,
         repair: TreeRepair | None = None,
-        tile: int = 0,
+        **sampling: Any,
     ):
-        g, t = geometry.cfg, texture.cfg
-        if t.in_channels != 2:
-            raise UserError(f"texture model expects {t.in_channels} condition channels, not 2")
-        side = g.resolution
-        if refiner is not None:
-            if refiner.cfg.coarse != g.resolution:
-                raise UserError(
-                    f"the refiner sharpens {refiner.cfg.coarse} px masks but the geometry "
-                    f"model makes {g.resolution} px ones"
-                )
-            if coarse_encoding(refiner.cfg) != coarse_encoding(g):
-                raise UserError(
-                    f"the refiner reads {coarse_encoding(refiner.cfg)} coarse masks but the "
-                    f"geometry model makes {coarse_encoding(g)} ones"
-                )
-            side = refiner.cfg.resolution
-        elif g.resolution < t.resolution:
-            # Stage II would run below the size it learnt; with a coarse (soft-mask) geometry
-            # run, which is what this almost always is, the refiner was forgotten.
-            raise UserError(
-                f"Stage I makes {g.resolution} px masks but Stage II learnt {t.resolution} px "
-                "images; a coarse geometry run (train geometry --resolution) needs its refiner "
-                "(--refiner)"
-            )
-        for net in (texture, refiner):
-            if net is not None and side % 2 ** net.cfg.levels():
-                raise UserError(
-                    f"Stage I resolution {side} does not fit a U-Net of {net.cfg.levels()} "
-                    f"levels (needs a multiple of {2 ** net.cfg.levels()})"
-                )
-        self.device = pick_device(device)
-        self.dtype = pick_precision(precision, self.device)
+        """``sampling``: the fields of :class:`SamplingOptions` (``tile`` None: whole images)."""
+        opts = SamplingOptions(**sampling)
+        side = _check_stages(geometry, texture, refiner)
+        self.device = pick_device(opts.device)
+        self.dtype = pick_precision(opts.precision, self.device)
         # channels_last: oneDNN's bf16 convolutions otherwise reorder every activation
-        # (measured 8 % more pairs/s at 512 px on CPU).
+        # (docs/speed.md).
         last = torch.channels_last
         self.geometry = geometry.to(self.device, memory_format=last).eval()
         self.texture = texture.to(self.device, memory_format=last).eval()
         self.refiner = None if refiner is None else refiner.to(self.device, memory_format=last)
         if self.refiner is not None:
             self.refiner.eval()
-        self.stochastic = stochastic
+        self.stochastic = opts.stochastic
         self.repair = repair
-        self.tile = check_tile(tile, side, texture)
+        self.tile = check_tile(opts.tile or 0, side, texture)
         self.sources: dict[str, Path] = {}
 
     @property
@@ -199,32 +211,24 @@ class SynthMedPipeline:
     def channels(self) -> int:
         return self.texture.cfg.out_channels
 
-    @property
-    def precision(self) -> str:
-        """Compute dtype of sampling: "float32" or "bfloat16"."""
-        return str(self.dtype).removeprefix("torch.")
-
-    # Over 80 lines or 8 parameters: issue 31's unsplit debt; tests/test_function_size.py
-    # keeps it from growing.
     @classmethod
     def from_folders(
         cls,
         geometry: str | Path,
         texture: str | Path,
-        device: str = "auto",
-        precision: str = "auto",
         refiner: str | Path | None = None,
-        stochastic: bool = False,
         repair: TreeRepair | None = None,
-        tile: int | None = None,
+        **sampling: Any,
     ) -> SynthMedPipeline:
-        """Build from the run folders (or component folders) of ``synthmed train``. ``tile``
-        None: Stage II's training crop when its run folder records one (see :func:`render`)."""
+        """Build from the run folders (or component folders) of ``synthmed train``.
+        ``sampling``: :class:`SamplingOptions`; ``tile`` None is Stage II's training crop
+        when its run folder records one (see :func:`render`)."""
         g, g_dir = load_generator(geometry, "geometry")
         t, t_dir = load_generator(texture, "texture")
         r, r_dir = load_generator(refiner, "refiner") if refiner else (None, None)
-        tile = training_crop(t_dir) if tile is None else tile
-        pipe = cls(g, t, device, precision, r, stochastic, repair, tile)
+        if sampling.get("tile") is None:
+            sampling["tile"] = training_crop(t_dir)
+        pipe = cls(g, t, r, repair, **sampling)
         pipe.sources = {"geometry": g_dir, "texture": t_dir}
         if r_dir is not None:
             pipe.sources["refiner"] = r_dir
@@ -232,30 +236,30 @@ class SynthMedPipeline:
 
     @classmethod
     def load(
-        cls,
-        folder: str | Path,
-        device: str = "auto",
-        precision: str = "auto",
-        stochastic: bool = False,
-        repair: TreeRepair | None | bool = True,
-        tile: int | None = None,
+        cls, folder: str | Path, repair: TreeRepair | None | bool = True, **sampling: Any
     ) -> SynthMedPipeline:
         """Load a folder written by :meth:`save`; ``repair`` True keeps the folder's own
-        Stage I repair (if any), False / None turns it off, settings replace it. ``tile``
-        None keeps the folder's Stage II window (whole images in folders saved before it)."""
+        Stage I repair (if any), False / None turns it off, settings replace it.
+        ``sampling``: :class:`SamplingOptions`; ``tile`` None keeps the folder's Stage II
+        window (whole images in folders saved before it)."""
         folder = Path(folder)
         spec = read_json(folder / "pipeline.json")  # fails clearly if not one
-        refiner = folder / "refiner" if "refiner" in spec["stages"] else None
+        stages = spec.get("stages") if isinstance(spec, dict) else None
+        if not isinstance(stages, dict) or not {"geometry", "texture"} <= set(stages):
+            raise UserError(
+                f"{folder / 'pipeline.json'}: 'stages' must name geometry and texture "
+                "(not a pipeline folder written by synthmed)"
+            )
+        refiner = folder / "refiner" if "refiner" in stages else None
         if repair is True:
             saved = spec.get("tree_repair")  # absent from folders saved before it existed
             repair = (
                 None if saved is None else TreeRepair.from_dict(saved, folder / "pipeline.json")
             )
+        if sampling.get("tile") is None:
+            sampling["tile"] = spec.get("texture_tile", 0)
         geometry, texture = folder / "geometry", folder / "texture"
-        tile = spec.get("texture_tile", 0) if tile is None else tile
-        return cls.from_folders(
-            geometry, texture, device, precision, refiner, stochastic, repair or None, tile
-        )
+        return cls.from_folders(geometry, texture, refiner, repair or None, **sampling)
 
     def _stages(self) -> dict[str, torch.nn.Module]:
         nets = {"geometry": self.geometry, "refiner": self.refiner, "texture": self.texture}
@@ -331,28 +335,73 @@ class SynthMedPipeline:
         return torch.from_numpy(fixed)[:, None].to(masks.device)
 
 
-class SingleGANPipeline:
+def _check_stages(
+    geometry: MaskGenerator, texture: UNetGenerator, refiner: UNetGenerator | None
+) -> int:
+    """The side of Stage I's masks if the stages fit together, else a UserError saying why."""
+    g, t = geometry.cfg, texture.cfg
+    if t.in_channels != 2:
+        raise UserError(f"texture model expects {t.in_channels} condition channels, not 2")
+    side = g.resolution
+    if refiner is not None:
+        if refiner.cfg.coarse != g.resolution:
+            raise UserError(
+                f"the refiner sharpens {refiner.cfg.coarse} px masks but the geometry "
+                f"model makes {g.resolution} px ones"
+            )
+        if coarse_encoding(refiner.cfg) != coarse_encoding(g):
+            raise UserError(
+                f"the refiner reads {coarse_encoding(refiner.cfg)} coarse masks but the "
+                f"geometry model makes {coarse_encoding(g)} ones"
+            )
+        side = refiner.cfg.resolution
+    elif g.resolution < t.resolution:
+        # Stage II would run below the size it learnt; with a coarse (soft-mask) geometry
+        # run, which is what this almost always is, the refiner was forgotten.
+        raise UserError(
+            f"Stage I makes {g.resolution} px masks but Stage II learnt {t.resolution} px "
+            "images; a coarse geometry run (train geometry --resolution) needs its refiner "
+            "(--refiner)"
+        )
+    for net in (texture, refiner):
+        if net is not None and side % 2 ** net.cfg.levels():
+            raise UserError(
+                f"Stage I resolution {side} does not fit a U-Net of {net.cfg.levels()} "
+                f"levels (needs a multiple of {2 ** net.cfg.levels()})"
+            )
+    return side
+
+
+class SingleGANPipeline(TrainedModel):
     """The paper's baseline: one DCGAN emitting image and mask together (``train single``).
 
-    Same ``sample`` / ``describe`` interface as :class:`SynthMedPipeline`, so ``generate``
-    and the evaluation treat both alike.
+    Same ``load`` / ``pipe(n, seed=...)`` / ``describe`` interface as
+    :class:`SynthMedPipeline`, so ``generate`` and the evaluation treat both alike.
     """
 
-    def __init__(self, generator: MaskGenerator, device: str = "auto"):
-        self.device = pick_device(device)
+    def __init__(self, generator: MaskGenerator, **sampling: Any):
+        """``sampling``: :class:`SamplingOptions`; only ``device`` applies (the single GAN
+        samples in float32 and has no Stage II to make stochastic or tile)."""
+        opts = SamplingOptions(**sampling)
+        if opts.stochastic:
+            raise UserError("--stochastic: the single GAN has no Stage II dropout")
+        if opts.tile:
+            raise UserError("--tile: the single GAN has no Stage II")
+        self.device = pick_device(opts.device)
         self.generator = generator.to(self.device).eval()
         self.source: Path | None = None
 
     @classmethod
-    def from_folder(cls, folder: str | Path, device: str = "auto") -> SingleGANPipeline:
+    def load(cls, folder: str | Path, **sampling: Any) -> SingleGANPipeline:
         """Load a ``synthmed train single`` run folder (or its ``generator/``)."""
         g, g_dir = load_generator(folder, "single")
-        pipe = cls(g, device)
+        pipe = cls(g, **sampling)
         pipe.source = g_dir
         return pipe
 
     @property
     def resolution(self) -> int:
+        """Side of the generated pairs."""
         return self.generator.cfg.resolution
 
     @property
@@ -413,54 +462,49 @@ def _sample(
     return Samples(np.concatenate(masks), np.concatenate(fovs), np.concatenate(images))
 
 
-class TextureModel:
-    """Stage II alone: images for masks the user already has (``generate --masks``)."""
+class TextureModel(TrainedModel):
+    """Stage II alone: images for masks the user already has (``generate --masks``);
+    ``model(masks, fov, seed=...)`` translates."""
 
-    def __init__(
-        self,
-        texture: UNetGenerator,
-        device: str = "auto",
-        precision: str = "auto",
-        stochastic: bool = False,
-        tile: int = 0,
-    ):
-        self.device = pick_device(device)
-        self.dtype = pick_precision(precision, self.device)
+    def __init__(self, texture: UNetGenerator, **sampling: Any):
+        """``sampling``: :class:`SamplingOptions` (``tile`` None: whole images)."""
+        opts = SamplingOptions(**sampling)
+        self.device = pick_device(opts.device)
+        self.dtype = pick_precision(opts.precision, self.device)
         self.texture = texture.to(self.device, memory_format=torch.channels_last).eval()
-        self.stochastic = stochastic  # decoder dropout on while translating
-        sampling_dropout(self.texture, stochastic)
-        self.tile = tile  # checked against each batch's side in translate()
+        self.stochastic = opts.stochastic  # decoder dropout on while translating
+        sampling_dropout(self.texture, opts.stochastic)
+        self.tile = opts.tile or 0  # checked against each batch's side in translate()
         self.source: Path | None = None
 
     @classmethod
-    def from_folder(
-        cls,
-        folder: str | Path,
-        device: str = "auto",
-        precision: str = "auto",
-        stochastic: bool = False,
-        tile: int | None = None,
-    ) -> TextureModel:
-        """Load a ``synthmed train texture`` run folder (or its ``generator/``); ``tile``
-        None: its training crop when the run folder records one (see :func:`render`)."""
+    def load(cls, folder: str | Path, **sampling: Any) -> TextureModel:
+        """Load a ``synthmed train texture`` run folder (or its ``generator/``);
+        ``sampling``: :class:`SamplingOptions`, ``tile`` None is its training crop when the
+        run folder records one (see :func:`render`)."""
         t, t_dir = load_generator(folder, "texture")
-        tile = training_crop(t_dir) if tile is None else tile
-        model = cls(t, device, precision, stochastic, tile)
+        if sampling.get("tile") is None:
+            sampling["tile"] = training_crop(t_dir)
+        model = cls(t, **sampling)
         model.source = t_dir
         return model
+
+    @property
+    def resolution(self) -> int:
+        """Side of the images Stage II trained on (it translates any multiple of its unit)."""
+        return self.texture.cfg.resolution
 
     @property
     def channels(self) -> int:
         return self.texture.cfg.out_channels
 
-    @property
-    def precision(self) -> str:
-        """Compute dtype of sampling: "float32" or "bfloat16"."""
-        return str(self.dtype).removeprefix("torch.")
-
     def describe(self) -> dict[str, dict]:
         """Config and weight hash of the Stage II generator."""
         return {"texture": _describe(self.texture, self.source)}
+
+    def __call__(self, masks: np.ndarray, fov: np.ndarray, seed: int = 0) -> np.ndarray:
+        """``model(masks, fov, seed=...)``: the same as :meth:`translate`."""
+        return self.translate(masks, fov, seed)
 
     @torch.inference_mode()
     def translate(self, masks: np.ndarray, fov: np.ndarray, seed: int = 0) -> np.ndarray:
@@ -486,3 +530,28 @@ class TextureModel:
             img = ((img + 1) * 127.5).round().clamp(0, 255).to(torch.uint8) * f.bool()
             out.append(img.permute(0, 2, 3, 1).cpu().numpy())
         return np.concatenate(out)
+
+
+def load(path: str | Path, **sampling: Any) -> SynthMedPipeline | SingleGANPipeline | TextureModel:
+    """Any trained model from its folder, whatever it is: a saved pipeline (``pipeline.json``),
+    or a run (or component) folder of ``train single`` or ``train texture``.
+
+    ``sampling``: the fields of :class:`SamplingOptions`. A geometry or refiner run alone is
+    refused: it makes masks, not pairs (use :meth:`SynthMedPipeline.from_folders`).
+    """
+    path = Path(path)
+    if (path / "pipeline.json").is_file():
+        return SynthMedPipeline.load(path, **sampling)
+    config = component_folder(path) / "config.json"
+    spec = read_json(config) if config.is_file() else None
+    kind = spec.get("kind") if isinstance(spec, dict) else None
+    if kind == "single":
+        return SingleGANPipeline.load(path, **sampling)
+    if kind == "texture":
+        return TextureModel.load(path, **sampling)
+    if kind in ("geometry", "refiner"):
+        raise UserError(
+            f"{path}: a {kind} run makes masks only; a pipeline needs Stage II as well "
+            "(Pipeline.from_folders(geometry, texture), or generate --geometry --texture)"
+        )
+    raise UserError(f"{path}: not a pipeline, run or model folder written by synthmed")

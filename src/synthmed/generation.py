@@ -24,14 +24,59 @@ from tqdm import tqdm
 
 from synthmed import __version__
 from synthmed.data.prepared import PreparedDataset
+from synthmed.data.sources import load_any
 from synthmed.dataset_card import write_dataset_files
 from synthmed.errors import UserError
 from synthmed.files import atomic_folder, write_json
-from synthmed.pipeline import Samples, SingleGANPipeline, SynthMedPipeline, TextureModel
+from synthmed.pipeline import (
+    Samples,
+    SingleGANPipeline,
+    SynthMedPipeline,
+    TextureModel,
+    TrainedModel,
+    load,
+)
 
 BATCH = 64  # pairs generated per call to the pipeline (bounds memory, not the output)
 # zlib level 1: PNG stays lossless; level 6 (Pillow's default) took longer than the networks.
 PNG_LEVEL = 1
+
+
+def generate(
+    model: str | Path | TrainedModel,
+    out: str | Path,
+    n: int | None = None,
+    *,
+    seed: int = 0,
+    masks: str | Path | PreparedDataset | None = None,
+    license: str | None = None,
+    command: str | None = None,
+    **sampling: Any,
+) -> Path:
+    """A dataset folder from a trained model in one call (``synthmed.generate``).
+
+    ``model`` is a loaded model or any folder :func:`synthmed.pipeline.load` reads: a
+    pipeline or a single GAN makes ``n`` new pairs; a Stage II model (``train texture``)
+    renders an image for each mask of ``masks`` (a prepared dataset or a folder of pairs),
+    names kept. ``sampling``: :class:`~synthmed.pipeline.SamplingOptions`, when ``model`` is
+    a folder. Returns ``out``, written atomically with its manifest, datalist and card.
+    """
+    if not isinstance(model, TrainedModel):
+        model = load(model, **sampling)
+    elif sampling:
+        raise UserError(f"generate: {sorted(sampling)} apply only when loading a model folder")
+    if isinstance(model, TextureModel):
+        if masks is None:
+            raise UserError("generate: a Stage II model alone needs masks to render (--masks)")
+        if n is not None:
+            raise UserError("generate: with masks, every mask gets one image (drop --n)")
+        data = masks if isinstance(masks, PreparedDataset) else load_any(masks, model.resolution)
+        return translate_dataset(model, data, out, seed, license=license, command=command)
+    if masks is not None:
+        raise UserError("generate --masks: give a Stage II model (--texture) only")
+    if n is None:
+        raise UserError("generate: say how many pairs to make (--n)")
+    return generate_dataset(model, n, out, seed, license=license, command=command)
 
 
 def generate_dataset(
