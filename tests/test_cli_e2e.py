@@ -148,6 +148,15 @@ def test_single_gan_baseline_and_holdout_split(tmp_path: Path) -> None:
     assert not (tmp_path / "x").exists()
 
 
+def test_bench_gets_all_its_options_and_gives_its_exit_code(monkeypatch) -> None:
+    """``synthmed bench ARGS`` hands every ARG, options included, to synthmed.bench and exits
+    with its code (1: the repository load check saw errors)."""
+    seen = []
+    monkeypatch.setattr("synthmed.bench.main", lambda argv: seen.append(argv) or 1)
+    assert main(["bench", "--repository", "--clients", "3", "--out", "b.json"]) == 1
+    assert seen == [["--repository", "--clients", "3", "--out", "b.json"]]
+
+
 def test_parser_choices_agree_and_stay_light() -> None:
     """The CLI spells out some choices so that `synthmed serve` starts without torch."""
     import subprocess

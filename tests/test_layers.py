@@ -13,6 +13,8 @@ import sys
 
 import pytest
 
+from synthmed.repository.commands import INSTALL_EXTRA
+
 # Layers that sampling must never load: training code, the evaluation, the web service.
 NOT_FOR_SAMPLING = ("synthmed.training", "synthmed.evaluation", "synthmed.repository", "fastapi")
 
@@ -93,6 +95,29 @@ def test_cli_without_the_repository_extra(tmp_path) -> None:
     assert [e.split(" needs ")[0] for e in errors] == [
         f"synthmed: error: synthmed {c}" for c in ("serve", "publish", "token")
     ]
-    assert all(e.endswith("pip install 'synthmed[repository]'") for e in errors)
+    assert all(e.endswith(INSTALL_EXTRA) for e in errors)
+    assert "pip install -e '.[repository]'" in INSTALL_EXTRA  # from a clone, where most run it
     assert (tmp_path / "data" / "dataset.json").is_file()
     assert not (tmp_path / "c.sqlite").exists()  # nothing was started
+
+
+@pytest.mark.parametrize("entry", ["python -m synthmed.bench", "synthmed bench"])
+def test_bench_repository_without_the_extra(tmp_path, entry: str) -> None:
+    """``--repository`` without the web stack: one line naming the extra, exit code 2, no
+    traceback, whether run as ``python -m synthmed.bench`` or through ``synthmed bench``."""
+    module, args = ("synthmed.bench", []) if entry.endswith(".bench") else ("synthmed", ["bench"])
+    out = tmp_path / "bench.json"
+    code = (
+        "import runpy, sys\n"
+        f"for name in {list(WEB_STACK)!r}:\n"
+        "    sys.modules[name] = None\n"
+        f"sys.argv = ['x', *{args!r}, '--repository', '--out', {str(out)!r}]\n"
+        f"runpy.run_module({module!r}, run_name='__main__', alter_sys=True)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert done.returncode == 2, done.stderr
+    assert done.stderr.splitlines() == [
+        "synthmed: error: synthmed bench --repository needs the repository extra "
+        f"(fastapi is not installed): {INSTALL_EXTRA}"
+    ]
+    assert done.stdout == "" and not out.exists()

@@ -42,6 +42,7 @@ import torch
 from torch.utils.flop_counter import FlopCounterMode
 
 from synthmed.device import native_bf16, pick_precision
+from synthmed.errors import EXIT_USER_ERROR, UserError
 from synthmed.models.dcgan import GeometryConfig, MaskGenerator
 from synthmed.models.pix2pix import TextureConfig
 from synthmed.presets import preset
@@ -349,7 +350,19 @@ def repository_check(clients: int, seconds: float, out: str) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Entry point of ``python -m synthmed.bench``."""
+    """Entry point of ``python -m synthmed.bench`` (and ``synthmed bench``); returns the exit
+    code. A user error (an option, or the repository extra missing for ``--repository``) is
+    one line and exit code 2, as in the ``synthmed`` command."""
+    args = _parser().parse_args(argv)
+    try:
+        return _run(args)
+    except UserError as e:
+        print(f"synthmed: error: {e}", file=sys.stderr)
+        return EXIT_USER_ERROR
+
+
+def _parser() -> argparse.ArgumentParser:
+    """The options of ``synthmed bench``."""
     p = argparse.ArgumentParser(prog="synthmed bench", description=__doc__.splitlines()[0])
     p.add_argument("--res", type=int, nargs="+", default=[128, 256, 512])
     p.add_argument("--steps", type=int, default=5, help="timed steps per training case")
@@ -365,7 +378,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--recipe", metavar="PRESET", help="time a preset's recipe (e.g. drive512)")
     p.add_argument("--recipe-res", type=int, default=512, help="--recipe: data side (px)")
     p.add_argument("--case", help=argparse.SUPPRESS)  # internal: one case in this process
-    args = p.parse_args(argv)
+    return p
+
+
+def _run(args: argparse.Namespace) -> int:
+    """Run what the options ask for: one case (internal), the repository's load check, a
+    preset's recipe, or the whole benchmark; returns the exit code."""
     if Path(args.out).is_dir():  # decided now, not after minutes of measuring
         args.out = str(Path(args.out) / "bench.json")
     if args.case:

@@ -9,9 +9,7 @@ import warnings
 from pathlib import Path
 
 from synthmed import __version__
-from synthmed.errors import UserError
-
-EXIT_USER_ERROR = 2
+from synthmed.errors import EXIT_USER_ERROR, UserError
 
 # Choices spelt out so that building the parser imports neither torch nor SciPy (a server
 # started with `synthmed serve` needs neither); tests/test_cli_e2e.py checks that they agree
@@ -292,7 +290,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_repository_parsers(sub)
 
-    p = sub.add_parser("bench", help="speed and memory benchmark (see python -m synthmed.bench -h)")
+    # add_help=False: "synthmed bench -h" is synthmed.bench's own help, like its other options.
+    p = sub.add_parser(
+        "bench", add_help=False, help="speed and memory benchmark (synthmed bench -h: options)"
+    )
     p.add_argument("bench_args", nargs=argparse.REMAINDER, help="options of synthmed.bench")
 
     p = sub.add_parser("demo", help="everything on the embedded phantom data, in minutes")
@@ -407,8 +408,8 @@ def _command_line(args: argparse.Namespace) -> str | None:
     return None if argv is None else shlex.join(["synthmed", *argv])
 
 
-def run(args: argparse.Namespace) -> None:
-    """Dispatch a parsed command line to the Python API."""
+def run(args: argparse.Namespace) -> int:
+    """Dispatch a parsed command line to the Python API; returns the exit code."""
     if args.command == "prepare":
         from synthmed.data.sources import prepare_source, save_split, split_holdout, split_three
 
@@ -447,11 +448,12 @@ def run(args: argparse.Namespace) -> None:
     elif args.command == "bench":
         from synthmed.bench import main as bench_main
 
-        bench_main(args.bench_args)
+        return bench_main(args.bench_args)
     elif args.command == "demo":
         from synthmed.demo import run_demo
 
         run_demo(Path(args.out), device=args.device, quick=args.quick)
+    return 0
 
 
 def _one_line_warning(message, category, filename, lineno, file=None, line=None) -> None:  # noqa: ANN001
@@ -461,15 +463,19 @@ def _one_line_warning(message, category, filename, lineno, file=None, line=None)
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``synthmed`` command; returns the exit code."""
     argv = sys.argv[1:] if argv is None else list(argv)
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args, unknown = parser.parse_known_args(argv)
+    if args.command == "bench":  # all that follows is synthmed.bench's, options included
+        args.bench_args = argv[argv.index("bench") + 1 :]
+    elif unknown:
+        parser.error(f"unrecognized arguments: {' '.join(unknown)}")
     args.argv = argv  # recorded by generate in the dataset's manifest and card
     warnings.showwarning = _one_line_warning
     try:
-        run(args)
+        return run(args)
     except UserError as e:
         print(f"synthmed: error: {e}", file=sys.stderr)
         return EXIT_USER_ERROR
     except KeyboardInterrupt:
         print("synthmed: interrupted (checkpoints saved so far are intact; use --resume)")
         return 130
-    return 0

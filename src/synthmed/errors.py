@@ -1,5 +1,7 @@
 """The one exception type that means "the user gave us something wrong"."""
 
+EXIT_USER_ERROR = 2  # the exit code of a UserError in the commands
+
 
 class UserError(Exception):
     """Bad input from the user (a file, a folder, an option).

@@ -23,6 +23,10 @@ NEEDS = {
     "token": ("sqlalchemy",),
     "bench --repository": ("fastapi", "uvicorn", "jinja2", "sqlalchemy", "httpx"),
 }
+# How to install it, as the one-line error of a command without it says.
+INSTALL_EXTRA = (
+    "pip install 'synthmed[repository]' (in a source checkout: pip install -e '.[repository]')"
+)
 
 
 def add_parsers(sub: argparse._SubParsersAction) -> None:
@@ -82,7 +86,7 @@ def require_extra(command: str) -> None:
         except ImportError:
             raise UserError(
                 f"synthmed {command} needs the repository extra ({name} is not installed): "
-                "pip install 'synthmed[repository]'"
+                f"{INSTALL_EXTRA}"
             ) from None
 
 
