@@ -25,15 +25,12 @@ from synthmed.evaluation.protocol import (
 )
 from synthmed.evaluation.utility import (
     ARMS,
-    budget_recipe,
-    build_network,
     evaluate_arm,
     evaluate_utility,
     f1_gain_interval,
     predict,
-    sample_patches,
-    train_segmenter,
 )
+from synthmed.models.segmenter import budget_recipe, build_network, sample_patches, train_segmenter
 
 SCORES = {"f1", "auc", "accuracy", "sensitivity", "specificity"}
 
