@@ -13,6 +13,8 @@ from synthmed.files import read_json, write_json
 
 if TYPE_CHECKING:  # building the parser must not import the data and model stack
     from synthmed.data.prepared import PreparedDataset
+    from synthmed.evaluation.utility import UtilitySettings
+    from synthmed.models.segmenter import SegmentationRecipe
 
 # The arms of synthmed.evaluation.utility.ARMS, spelt out so that building the parser does
 # not import torch and MONAI (tests/test_evaluate_cli.py checks that they agree).
@@ -243,6 +245,19 @@ def provenance_of(
     return {"splits": splits, "test_role": real_test.meta.get("split")}
 
 
+def utility_settings(args: argparse.Namespace, recipe: SegmentationRecipe) -> UtilitySettings:
+    """The segmenters' settings of ``evaluate utility`` / ``all`` from their flags."""
+    from synthmed.evaluation.utility import UtilitySettings
+
+    return UtilitySettings(
+        budget=recipe,
+        seeds=tuple(range(args.seeds)),
+        synthetic_share=args.synthetic_share,
+        real_subsets=tuple(args.real_subsets),
+        device=args.device,
+    )
+
+
 def _resolution(args: argparse.Namespace) -> int:
     """The working resolution: --res, else the synthetic set's own (a generated folder's
     manifest.json or a prepared folder's dataset.json)."""
@@ -271,17 +286,8 @@ def run(args: argparse.Namespace) -> None:
 
         real_train, real_test = _load(args.real_train, res), _load(args.real_test, res)
         checked = provenance_of(real_train, real_test, {"synthetic": (args.synthetic, synthetic)})
-        result = evaluate_utility(
-            real_train,
-            synthetic,
-            real_test,
-            budget_recipe(args.budget, res),
-            tuple(range(args.seeds)),
-            args.device,
-            arms=args.arms,
-            real_subsets=tuple(args.real_subsets),
-            synthetic_share=args.synthetic_share,
-        )
+        settings = utility_settings(args, budget_recipe(args.budget, res))
+        result = evaluate_utility(real_train, synthetic, real_test, settings, arms=args.arms)
         result["provenance"] = checked
         for arm, r in result["arms"].items():
             m, s = r["mean"], r["std"]
@@ -347,18 +353,8 @@ def _run_all(args: argparse.Namespace, res: int, synthetic: Any, command: str) -
     compared = {"the real training set": real_train, "the test set": real_test}
     compared |= {f"the pairs of {name}": data for name, data in (sets | compare).items()}
     extractor = _extractor(args, res, compared)
-    metrics = evaluate_all(
-        real_train,
-        real_test,
-        sets,
-        budget_recipe(args.budget, res),
-        tuple(range(args.seeds)),
-        extractor,
-        args.device,
-        fidelity_only=compare,
-        real_subsets=tuple(args.real_subsets),
-        synthetic_share=args.synthetic_share,
-    )
+    settings = utility_settings(args, budget_recipe(args.budget, res))
+    metrics = evaluate_all(real_train, real_test, sets, settings, extractor, fidelity_only=compare)
     sets |= compare
     _critic(args, metrics["fidelity"], real_train, sets)
     metrics["context"] = {"command": command, "machine": machine(), "resolution": res}

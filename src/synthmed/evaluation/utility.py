@@ -16,6 +16,7 @@ from __future__ import annotations
 import dataclasses
 import time
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -35,6 +36,30 @@ from synthmed.models.segmenter import (
 )
 
 ARMS = ("real", "synthetic", "real+synthetic")
+
+
+@dataclass(frozen=True)
+class UtilitySettings:
+    """How the utility experiment trains and scores its segmenters. The same for every arm,
+    so that only the training data differs between them; the results record them."""
+
+    # A named budget ("smoke", "cpu", "full") or a number of steps, made a recipe at the
+    # data's working resolution by budget_recipe; or a whole recipe, used as it is.
+    budget: str | int | SegmentationRecipe = "cpu"
+    seeds: Sequence[int] = (0, 1, 2)  # one segmenter per arm and seed; a seed inits all alike
+    # Share of the real + synthetic arm's training patches drawn from the synthetic set.
+    synthetic_share: float = 0.5
+    # For each K, one more arm trained on the first K real images: the real learning curve.
+    real_subsets: Sequence[int] = ()
+    device: str | torch.device = "auto"
+    at_native: bool = True  # score at native size when the test set records its files
+    progress: bool = True  # a progress bar per segmenter
+
+    def recipe(self, resolution: int) -> SegmentationRecipe:
+        """The training recipe at working resolution ``resolution`` (px)."""
+        if isinstance(self.budget, SegmentationRecipe):
+            return self.budget
+        return budget_recipe(self.budget, resolution)
 
 
 @torch.no_grad()
@@ -62,35 +87,31 @@ def predict(
     return np.concatenate(out).astype(np.float32)
 
 
-# Over 80 lines or 8 parameters: issue 31's unsplit debt; tests/test_function_size.py
-# keeps it from growing.
 def evaluate_arm(
     train_sets: Sequence[PreparedDataset],
     test: PreparedDataset,
-    recipe: SegmentationRecipe,
-    seeds: Sequence[int] = (0,),
-    device: str | torch.device = "auto",
-    at_native: bool = True,
-    progress: bool = True,
+    settings: UtilitySettings,
     name: str = "arm",
     weights: Sequence[float] | None = None,
 ) -> dict[str, Any]:
-    """Train on ``train_sets`` and score on ``test`` once per seed; mean and std over seeds.
+    """Train on ``train_sets`` and score on ``test`` once per seed of ``settings``; mean and
+    std over seeds. The recipe is ``settings``' budget at the test set's resolution.
 
     ``weights``: the share of training patches drawn from each set (equal when None).
 
     Scores follow the DRIVE protocol at native size when ``test`` records its original files
-    (and ``at_native``), otherwise they are taken at the working resolution inside the
-    prepared FOV (phantom data). ``seconds`` is the wall time of one seed's train + test;
+    (and ``settings.at_native``), otherwise they are taken at the working resolution inside
+    the prepared FOV (phantom data). ``seconds`` is the wall time of one seed's train + test;
     ``image_counts`` holds each test image's [tp, fp, fn], for :func:`f1_gain_interval`.
     """
     check_compatible([*train_sets, test], f"arm {name}")
-    device = pick_device(str(device))
-    native = load_native_truths(test) if at_native else None
+    recipe = settings.recipe(test.resolution)
+    device = pick_device(str(settings.device))
+    native = load_native_truths(test) if settings.at_native else None
     per_seed = []
-    for seed in seeds:
+    for seed in settings.seeds:
         start = time.perf_counter()
-        desc = f"{name} seed {seed}"
+        desc, progress = f"{name} seed {seed}", settings.progress
         model = train_segmenter(train_sets, recipe, seed, device, progress, desc, weights)
         prob = predict(model, test, device, recipe.patch, recipe.overlap)
         scores, counts = score_images(prob, test, native, recipe.threshold)
@@ -189,46 +210,42 @@ def f1_gain_interval(
     }
 
 
-# Over 80 lines or 8 parameters: issue 31's unsplit debt; tests/test_function_size.py
-# keeps it from growing.
 def evaluate_utility(
     real_train: PreparedDataset,
     synthetic: PreparedDataset,
     real_test: PreparedDataset,
-    recipe: SegmentationRecipe | None = None,
-    seeds: Sequence[int] = (0, 1, 2),
-    device: str | torch.device = "auto",
+    settings: UtilitySettings | None = None,
     arms: Sequence[str] = ARMS,
-    at_native: bool = True,
-    progress: bool = True,
-    real_subsets: Sequence[int] = (),
-    synthetic_share: float = 0.5,
 ) -> dict[str, Any]:
     """Train one segmenter per arm and seed with the same recipe, test all on ``real_test``.
 
     Arms: "real" (``real_train``), "synthetic" (``synthetic``), "real+synthetic" (both; a
-    ``synthetic_share`` of its training patches comes from the synthetic set, the rest from
-    the real one). Same seed, same initialisation in every arm. The result holds
+    ``settings.synthetic_share`` of its training patches comes from the synthetic set, the
+    rest from the real one). Same seed, same initialisation in every arm. The result holds
     the recipe, the seeds, each arm's mean / std / per-seed scores, and each arm's mean F1
-    relative to the real arm's (when it ran).
+    relative to the real arm's (when it ran). ``settings``: :class:`UtilitySettings` (None:
+    its defaults, the "cpu" budget and three seeds).
 
-    ``real_subsets``: for each K, one more arm "real (K of N)" trained on the first K real
-    training images: the real arm's learning curve. If K < N images score as well as N, the
-    segmenter is not short of data at this budget, and no added data, real or synthetic, can
-    raise it: real + synthetic can only beat real at a budget where the curve still rises.
+    ``settings.real_subsets``: for each K, one more arm "real (K of N)" trained on the first
+    K real training images: the real arm's learning curve. If K < N images score as well as
+    N, the segmenter is not short of data at this budget, and no added data, real or
+    synthetic, can raise it: real + synthetic can only beat real at a budget where the curve
+    still rises.
     """
+    settings = settings or UtilitySettings()
     unknown = [a for a in arms if a not in ARMS]
     if unknown or not arms:
         raise UserError(f"arms {', '.join(unknown) or '(none)'}: use some of {', '.join(ARMS)}")
-    if not seeds:
+    if not settings.seeds:
         raise UserError("seeds: need at least one")
-    if not 0 < synthetic_share < 1:
+    share = settings.synthetic_share
+    if not 0 < share < 1:
         raise UserError(
-            f"synthetic share {synthetic_share}: need a fraction between 0 and 1 (exclusive); "
+            f"synthetic share {share}: need a fraction between 0 and 1 (exclusive); "
             "the real and synthetic arms are the shares 0 and 1"
         )
     n_real = len(real_train)
-    bad = [k for k in real_subsets if not 1 <= k < n_real]
+    bad = [k for k in settings.real_subsets if not 1 <= k < n_real]
     if bad:
         raise UserError(
             f"real subsets {', '.join(map(str, bad))}: need 1 <= K < {n_real} "
@@ -241,23 +258,22 @@ def evaluate_utility(
             "generate and prepare at one resolution"
         )
     check_compatible([real_train, synthetic, real_test], "real and synthetic sets")
-    recipe = recipe or budget_recipe("cpu", res)
-    device = pick_device(str(device))
+    recipe = settings.recipe(res)
+    device = pick_device(str(settings.device))
+    fixed = dataclasses.replace(settings, budget=recipe, device=device)  # the same for every arm
     both = [real_train, synthetic]
     sources = {"real": [real_train], "synthetic": [synthetic], "real+synthetic": both}
-    for k in sorted(set(real_subsets)):
+    for k in sorted(set(settings.real_subsets)):
         sources[f"real ({k} of {n_real})"] = [real_train.subset(list(range(k)))]
     arms = [*arms, *(a for a in sources if a.startswith("real ("))]
     # Equal shares keep the draw of sample_patches' default (and earlier runs' numbers).
-    mixed = None if synthetic_share == 0.5 else (1 - synthetic_share, synthetic_share)
+    mixed = None if share == 0.5 else (1 - share, share)
     results = {}
     for arm in arms:
         weights = mixed if arm == "real+synthetic" else None
-        results[arm] = evaluate_arm(
-            sources[arm], real_test, recipe, seeds, device, at_native, progress, arm, weights
-        )
-    out: dict[str, Any] = {"recipe": dataclasses.asdict(recipe), "seeds": list(seeds)}
-    out["synthetic_share"] = synthetic_share
+        results[arm] = evaluate_arm(sources[arm], real_test, fixed, arm, weights)
+    out: dict[str, Any] = {"recipe": dataclasses.asdict(recipe), "seeds": list(settings.seeds)}
+    out["synthetic_share"] = share
     out.update(device=str(device), resolution=res, test_count=len(real_test), arms=results)
     if "real" in results:
         real_f1 = results["real"]["mean"]["f1"]
