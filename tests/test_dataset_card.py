@@ -1,14 +1,16 @@
 """Generated dataset folders carry a MONAI datalist and a Hugging Face-style dataset card:
-tiny models (2 steps at 32 px on phantoms) through the CLI, then MONAI and PyYAML read them."""
+tiny models (2 steps at 32 px on phantoms) through the CLI, then MONAI and PyYAML read them;
+`synthmed card` puts a tiny evaluation's figures into the card."""
 
 import json
 import math
+import shutil
 from pathlib import Path
 
 import pytest
 import yaml
 
-from synthmed import safe_yaml
+from synthmed import dataset_card, safe_yaml
 from synthmed.cli import main
 from synthmed.data import provenance
 from synthmed.data.prepared import PreparedDataset
@@ -100,6 +102,63 @@ def test_translate_writes_datalist_and_card(work: Path) -> None:
     assert matter["synthmed"]["generator"] == "translate"
     assert list(matter["synthmed"]["models"]) == ["texture"]
     assert any("the masks rendered here" in line for line in matter["source_datasets"])
+
+
+@pytest.mark.slow
+def test_card_carries_the_evaluation_figures(work: Path, tmp_path: Path) -> None:
+    """After synthmed.evaluate at tiny size, `synthmed card SET --metrics` puts its utility
+    and fidelity headline figures into the card's front matter and Evaluation section, keeps
+    the rest of the card (hand edits too), and copies metrics.json beside it."""
+    import synthmed
+    from synthmed.evaluation.api import MAIN_SET
+    from synthmed.evaluation.fidelity import HEADLINE
+
+    assert dataset_card.MAIN_SET == MAIN_SET and dataset_card.HEADLINE == HEADLINE
+    folder = tmp_path / "synth"
+    shutil.copytree(work / "synth", folder)  # the other tests read the card as generated
+    card = folder / "README.md"
+    edited = card.read_text().replace("license: other", "license: cc0-1.0")
+    card.write_text(edited + "\n## Notes\n\nAdded by hand.\n")
+    before, _ = front_matter(folder)
+    phantom_dataset(4, 32, seed=1).save(tmp_path / "test")
+    utility = synthmed.UtilitySettings(3, seeds=(0,), device="cpu", progress=False)
+    fidelity = synthmed.FidelitySettings(extractor_steps=2, critic_steps=0, device="cpu")
+    report = tmp_path / "report"
+    metrics = synthmed.evaluate(
+        folder, work / "real", tmp_path / "test", utility=utility, fidelity=fidelity, out=report
+    )
+    assert main(["card", str(folder), "--metrics", str(report / "metrics.json")]) == 0
+    matter, body = front_matter(folder)
+    figures = matter.pop("synthmed_evaluation")
+    assert matter == before  # license as edited, everything generate wrote
+    assert "Added by hand." in body and "Not evaluated yet" not in body
+    arms, u = metrics["utility"]["arms"], figures["utility"]
+    for key, arm in (("f1_real_only", "real"), ("f1_synthetic_only", "dual GAN")):
+        assert u[key] == {"mean": arms[arm]["mean"]["f1"], "std": arms[arm]["std"]["f1"]}
+        assert f"{arms[arm]['mean']['f1']:.4f} ± {arms[arm]['std']['f1']:.4f}" in body
+    gain = metrics["utility"]["f1_gain_over_real"]["dual GAN"]
+    assert u["f1_gain_synthetic_only"]["interval"] == gain["interval"]
+    assert u["f1_gain_real_plus_synthetic"]["gain"] < 1 and u["steps"] == 3
+    test = metrics["provenance"]["splits"]["test"]
+    assert figures["test_split"] == {
+        "source": test["source"],
+        "count": 4,
+        "digest": test["digest"],
+        "role": None,
+    }
+    kl = metrics["fidelity"]["sets"]["dual GAN"]["matched"]["kl"]["mean"]
+    kl_card = figures["fidelity"]["figures"]["kl_mean"]
+    assert kl_card["synthetic"]["median"] == kl["synthetic"]["median"]
+    assert kl_card["real_vs_real"] == {k: kl["real_vs_real"][k] for k in ("median", "p5", "p95")}
+    assert set(figures["fidelity"]["figures"]) >= {"kl_mean", "fid", "precision", "recall"}
+    assert "| kl mean |" in body and "real vs real" in body
+    copied = folder / "metrics.json"
+    assert copied.read_bytes() == (report / "metrics.json").read_bytes()
+    assert figures["metrics_sha256"] == sha256_file(copied)
+    text = card.read_text()
+    assert main(["card", str(folder), "--set", "single GAN"]) == 2  # not evaluated: no change
+    assert main(["card", str(folder)]) == 0  # from the copy beside it: the same card
+    assert card.read_text() == text and text.count("## Evaluation") == 1
 
 
 def test_safe_yaml_round_trips_hostile_strings() -> None:

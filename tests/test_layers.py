@@ -47,11 +47,24 @@ def test_models_import_nothing_above_them() -> None:
         "synthmed.models.conditioning",
         "synthmed.models.loading",
         "synthmed.models.refiner",
+        "synthmed.models.segmenter",
         "synthmed.models.tree_repair",
         "synthmed.models.vessel_geometry",
     )
     above = ("synthmed.training", "synthmed.pipeline", "synthmed.generation", "synthmed.evaluation")
     assert under(names, above) == []
+
+
+def test_training_imports_no_evaluation() -> None:
+    """Stage II's vessel judge trains the segmenter of models/segmenter.py, not the
+    evaluation's: training sits below evaluation."""
+    names = imported_after(
+        "synthmed.training.api",
+        "synthmed.training.geometry",
+        "synthmed.training.judge",
+        "synthmed.training.texture",
+    )
+    assert under(names, ("synthmed.evaluation",)) == []
 
 
 def test_evaluation_does_not_import_training() -> None:

@@ -26,8 +26,13 @@ def test_readme_python_api_trains_samples_and_evaluates(tmp_path: Path, capsys) 
     for role, part in parts.items():
         part.save(tmp_path / "work" / "mine" / role)
     tiny = code.replace(SETTINGS, 'data, steps, budget = "work/mine", 2, "2"')
-    tiny = tiny.replace("generate_dataset(pipe, 200,", "generate_dataset(pipe, 8,")
+    tiny = tiny.replace(
+        'synthmed.generate(pipe, "synth/", 200)', 'synthmed.generate(pipe, "synth/", 8)'
+    )
     tiny = tiny.replace("seeds=(0, 1, 2, 3)", "seeds=(0, 1), device='cpu', progress=False")
+    fidelity = "synthmed.FidelitySettings(extractor_steps=2, critic_steps=0, device='cpu')"
+    assert "utility=settings," in code  # where the test adds tiny fidelity settings
+    tiny = tiny.replace("utility=settings,", f"utility=settings, fidelity={fidelity},")
     cwd = os.getcwd()
     os.chdir(tmp_path)
     try:
@@ -41,4 +46,5 @@ def test_readme_python_api_trains_samples_and_evaluates(tmp_path: Path, capsys) 
     pipe = synthmed.Pipeline.from_folders(tmp_path / "runs" / "geo", tmp_path / "runs" / "tex")
     a, b = pipe(3, seed=5), pipe.sample(3, seed=5)
     assert (a.images == b.images).all() and (a.masks == b.masks).all()
-    assert "real+synthetic" in capsys.readouterr().out
+    assert "real+dual GAN" in capsys.readouterr().out
+    assert (tmp_path / "report" / "report.html").is_file()

@@ -25,15 +25,13 @@ from synthmed.evaluation.protocol import (
 )
 from synthmed.evaluation.utility import (
     ARMS,
-    budget_recipe,
-    build_network,
+    UtilitySettings,
     evaluate_arm,
     evaluate_utility,
     f1_gain_interval,
     predict,
-    sample_patches,
-    train_segmenter,
 )
+from synthmed.models.segmenter import budget_recipe, build_network, sample_patches, train_segmenter
 
 SCORES = {"f1", "auc", "accuracy", "sensitivity", "specificity"}
 
@@ -198,7 +196,7 @@ def test_budgets() -> None:
 def test_resolution_mismatch_is_a_user_error() -> None:
     real, synthetic = phantom_dataset(2, 32), phantom_dataset(2, 64)
     with pytest.raises(UserError, match=r"64 px .* 32 px"):
-        evaluate_utility(real, synthetic, real, budget_recipe("smoke", 32), device="cpu")
+        evaluate_utility(real, synthetic, real, UtilitySettings("smoke", device="cpu"))
 
 
 def test_trained_segmenter_beats_untrained() -> None:
@@ -217,7 +215,8 @@ def test_evaluate_utility_all_arms_and_determinism() -> None:
     real, synthetic, test = (phantom_dataset(4, 32, seed=s) for s in (0, 1, 2))
     # Fewer steps than "smoke": this checks the bookkeeping, not the quality.
     recipe = dataclasses.replace(budget_recipe("smoke", 32), steps=15)
-    result = evaluate_utility(real, synthetic, test, recipe, seeds=(0, 1), device="cpu")
+    settings = UtilitySettings(recipe, seeds=(0, 1), device="cpu")
+    result = evaluate_utility(real, synthetic, test, settings)
     assert result["recipe"]["steps"] == 15 and result["seeds"] == [0, 1]
     assert set(result["arms"]) == set(ARMS) == set(result["f1_relative_to_real"])
     for arm in result["arms"].values():
@@ -232,7 +231,8 @@ def test_evaluate_utility_all_arms_and_determinism() -> None:
     assert gain["interval"][0] <= gain["interval"][1]
     counts = result["arms"]["real"]["per_seed"][0]["image_counts"]
     assert len(counts) == len(test) and all(len(c) == 3 for c in counts)
-    again = evaluate_arm([real], test, recipe, seeds=(0,), device="cpu", progress=False)
+    once = dataclasses.replace(settings, seeds=(0,), progress=False)
+    again = evaluate_arm([real], test, once)
     first = result["arms"]["real"]["per_seed"][0]
     assert {k: again["per_seed"][0][k] for k in SCORES} == {k: first[k] for k in SCORES}
 
@@ -240,18 +240,18 @@ def test_evaluate_utility_all_arms_and_determinism() -> None:
 def test_real_subsets_add_the_real_learning_curve() -> None:
     real, synthetic, test = (phantom_dataset(4, 32, seed=s) for s in (0, 1, 2))
     recipe = dataclasses.replace(budget_recipe("smoke", 32), steps=5)
-    result = evaluate_utility(
-        real, synthetic, test, recipe, seeds=(0,), device="cpu", arms=["real"], real_subsets=(2, 1)
-    )
+    settings = UtilitySettings(recipe, seeds=(0,), device="cpu")
+    curve = dataclasses.replace(settings, real_subsets=(2, 1))
+    result = evaluate_utility(real, synthetic, test, curve, arms=["real"])
     assert list(result["arms"]) == ["real", "real (1 of 4)", "real (2 of 4)"]
     assert result["arms"]["real (2 of 4)"]["train_sizes"] == [2]
     assert set(result["f1_relative_to_real"]) == set(result["arms"])
     # The subset arm trains on the first K images: the same as passing them by hand.
-    by_hand = evaluate_arm([real.subset([0, 1])], test, recipe, seeds=(0,), device="cpu")
+    by_hand = evaluate_arm([real.subset([0, 1])], test, settings)
     assert by_hand["mean"]["f1"] == result["arms"]["real (2 of 4)"]["mean"]["f1"]
     for bad in (0, 4):
         with pytest.raises(UserError, match="1 <= K < 4"):
-            evaluate_utility(real, synthetic, test, recipe, seeds=(0,), real_subsets=(bad,))
+            evaluate_utility(real, synthetic, test, dataclasses.replace(curve, real_subsets=(bad,)))
 
 
 def test_sample_patches_draws_each_set_by_its_weight() -> None:
@@ -273,9 +273,10 @@ def test_sample_patches_draws_each_set_by_its_weight() -> None:
 def test_synthetic_share_mixes_the_real_plus_synthetic_arm_only() -> None:
     real, synthetic, test = (phantom_dataset(4, 32, seed=s) for s in (0, 1, 2))
     recipe = dataclasses.replace(budget_recipe("smoke", 32), steps=5)
-    even = evaluate_utility(real, synthetic, test, recipe, seeds=(0,), device="cpu")
+    settings = UtilitySettings(recipe, seeds=(0,), device="cpu")
+    even = evaluate_utility(real, synthetic, test, settings)
     mixed = evaluate_utility(
-        real, synthetic, test, recipe, seeds=(0,), device="cpu", synthetic_share=0.1
+        real, synthetic, test, dataclasses.replace(settings, synthetic_share=0.1)
     )
     assert even["synthetic_share"] == 0.5 and mixed["synthetic_share"] == 0.1
     f1 = {k: (even["arms"][k]["mean"]["f1"], mixed["arms"][k]["mean"]["f1"]) for k in ARMS}
@@ -283,7 +284,9 @@ def test_synthetic_share_mixes_the_real_plus_synthetic_arm_only() -> None:
     assert f1["real+synthetic"][0] != f1["real+synthetic"][1]
     for bad in (0.0, 1.0, 1.5):
         with pytest.raises(UserError, match="between 0 and 1"):
-            evaluate_utility(real, synthetic, test, recipe, seeds=(0,), synthetic_share=bad)
+            evaluate_utility(
+                real, synthetic, test, dataclasses.replace(settings, synthetic_share=bad)
+            )
 
 
 def _write_drive(root: Path, count: int = 2) -> None:
@@ -315,7 +318,9 @@ def test_native_size_scoring_through_drive_files(tmp_path: Path) -> None:
     perfect = score_dataset(data.masks.astype(np.float32), data, native)
     assert perfect["f1"] > 0.8 and perfect["auc"] > 0.9
     recipe = dataclasses.replace(budget_recipe("smoke", 32), steps=3)
-    arm = evaluate_arm([data], data, recipe, seeds=(0,), device="cpu", progress=False)
+    arm = evaluate_arm(
+        [data], data, UtilitySettings(recipe, seeds=(0,), device="cpu", progress=False)
+    )
     assert arm["scored_at"] == "native" and SCORES <= set(arm["per_seed"][0])
 
 

@@ -265,6 +265,24 @@ def _add_generate_parser(sub: argparse._SubParsersAction) -> None:
     )
 
 
+def _add_card_parser(sub: argparse._SubParsersAction) -> None:
+    """``synthmed card``: an evaluation's headline figures into a generated dataset's card."""
+    p = sub.add_parser(
+        "card",
+        help="put an evaluation's headline figures into a generated dataset's card (README.md)",
+    )
+    p.add_argument("folder", help="a folder synthmed generate wrote")
+    p.add_argument(
+        "--metrics",
+        help="metrics.json of synthmed evaluate all (default: FOLDER's); copied into FOLDER",
+    )
+    p.add_argument(
+        "--set",
+        default="dual GAN",
+        help="the folder's name in those metrics (default 'dual GAN': evaluate all's --synthetic)",
+    )
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The ``synthmed`` argument parser (one sub-command per step of the pipeline)."""
     parser = argparse.ArgumentParser(
@@ -281,6 +299,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_mask_gan_parsers(stages)
     _add_pix2pix_parsers(stages)
     _add_generate_parser(sub)
+    _add_card_parser(sub)
 
     from synthmed.evaluation.commands import add_parsers
 
@@ -437,6 +456,11 @@ def run(args: argparse.Namespace) -> int:
         _train(args)
     elif args.command == "generate":
         _generate(args)
+    elif args.command == "card":
+        from synthmed.dataset_card import add_evaluation
+
+        card = add_evaluation(args.folder, args.metrics, args.set)
+        print(f"{card}: the figures of {args.set!r} from {args.metrics or 'its metrics.json'}")
     elif args.command == "evaluate":
         from synthmed.evaluation.commands import run as run_evaluation
 

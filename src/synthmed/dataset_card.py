@@ -10,20 +10,45 @@
   made, its layout, how to load it, and its evaluation.
 
 Both are derived from the manifest that :mod:`synthmed.generation` writes, so they say nothing
-the manifest does not.
+the manifest does not. ``synthmed card FOLDER --metrics REPORT/metrics.json``
+(:func:`add_evaluation`) later puts an evaluation's headline figures into the card: the
+``synthmed_evaluation`` front matter key and the Evaluation section, from ``metrics.json``,
+which it copies beside the card (where ``synthmed publish`` looks for it).
 """
 
 from __future__ import annotations
 
+import shutil
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 from synthmed import safe_yaml
-from synthmed.files import write_json
+from synthmed.errors import UserError
+from synthmed.files import atomic_write, read_json, sha256_file, write_json
 
 DATALIST = "datalist.json"
 CARD = "README.md"
+METRICS = "metrics.json"  # synthmed evaluate all's figures, beside the card they are quoted in
+EVALUATION_KEY = "synthmed_evaluation"  # the front matter key of the evaluation's figures
+# The name synthmed evaluate all gives its --synthetic set (synthmed.evaluation.api.MAIN_SET;
+# spelt out so that generating a dataset does not import the evaluation).
+MAIN_SET = "dual GAN"
+# The fidelity figures a card quotes (synthmed.evaluation.fidelity.HEADLINE): (family, metric).
+HEADLINE = (
+    ("kl", "mean"),
+    ("sharpness", "ratio"),
+    ("features", "fid"),
+    ("features", "kid_mean"),
+    ("features", "precision"),
+    ("features", "recall"),
+)
+# What the test split's recorded role says about figures measured on it.
+ROLES = {
+    "test": "the test split: no choice was made on it",
+    "val": "a validation split: settings may have been chosen on it, so its figures are optimistic",
+    "holdout": "held out from training; whether choices were made on it is not recorded",
+}
 # The config entries a card shows per model; the manifest keeps the whole config.
 KEY_FACTS = (
     "resolution",
@@ -247,13 +272,299 @@ def _loading(name: str, res: int) -> str:
     )
 
 
-def _evaluation(name: str) -> str:
-    return (
-        "## Evaluation\n\n"
-        "Not evaluated yet. Utility (a segmenter trained on these pairs, scored on real "
-        "held-out images), fidelity and privacy figures are added here when `synthmed "
-        f"evaluate` results are given (`synthmed evaluate all --synthetic {name} ...`).\n"
+def _evaluation(name: str, summary: Mapping[str, Any] | None = None) -> str:
+    """The card's Evaluation section: the headline figures of ``summary``
+    (:func:`evaluation_summary`), or how to add them."""
+    if summary is None:
+        return (
+            "## Evaluation\n\n"
+            "Not evaluated yet. Utility (a segmenter trained on these pairs, scored on real "
+            "held-out images), fidelity and privacy figures are added here by `synthmed card "
+            f"{name} --metrics REPORT/metrics.json` after `synthmed evaluate all --synthetic "
+            f"{name} ... --out REPORT`.\n"
+        )
+    lines = [
+        "## Evaluation\n",
+        f'The figures of set "{_cell(summary["set"])}" in `{METRICS}` (in this folder, '
+        f"SHA-256 `{summary['metrics_sha256']}`), measured by `synthmed evaluate all` on "
+        f"{summary.get('date') or 'an unrecorded date'}; every number and its definition are "
+        "there, and in the evaluation's report.html.\n",
+    ]
+    if summary.get("command"):
+        lines += [_fenced(summary["command"], "bash"), ""]
+    return "\n".join(lines + _utility_lines(summary) + _fidelity_lines(summary["fidelity"]))
+
+
+def _utility_lines(summary: Mapping[str, Any]) -> list[str]:
+    """The Evaluation section's utility paragraph and table."""
+    u, t = summary["utility"], summary["test_split"]
+    role = ROLES.get(t.get("role"), "its role (validation or test) is not recorded")
+    where = "native size" if u.get("scored_at") == "native" else "the working resolution"
+    digest = str(t.get("digest") or "not recorded")
+    lines = [
+        "### Utility\n",
+        f"The same MONAI U-Net and recipe ({u['steps']} steps, {u['seeds']} seed(s)) trained on "
+        "the real training pairs, on these synthetic pairs, and on both, each scored on held-out "
+        f"real images by the DRIVE protocol at {where}: {_cell(t.get('source') or '?')} "
+        f"({t.get('count')} images, digest `{digest}`), {role}.\n",
+        "| trained on | F1, mean ± std over seeds | F1 − real only [interval] |",
+        "|---|---|---|",
+        f"| real pairs only | {_f1(u['f1_real_only'])} | |",
+        f"| these synthetic pairs only | {_f1(u['f1_synthetic_only'])} | "
+        f"{_gain(u.get('f1_gain_synthetic_only'))} |",
+    ]
+    if u.get("f1_real_plus_synthetic"):
+        share = f"{u['synthetic_share']:.0%} of patches synthetic"
+        lines.append(
+            f"| real + synthetic ({share}) | {_f1(u['f1_real_plus_synthetic'])} | "
+            f"{_gain(u.get('f1_gain_real_plus_synthetic'))} |"
+        )
+    lines.append(
+        "\nIntervals: two-level bootstrap over the test images and the seeds (the gain's "
+        "`definition` in metrics.json).\n"
     )
+    return lines
+
+
+def _fidelity_lines(f: Mapping[str, Any]) -> list[str]:
+    """The Evaluation section's fidelity paragraph and table."""
+    z = f.get("sizes") or {}
+    lines = [
+        "### Fidelity\n",
+        f"Median [5–95 %] over {z.get('splits')} splits of the real training set: each split "
+        f"sets {z.get('a')} real images against {z.get('compared')} of these pairs and against "
+        f"{z.get('compared')} other real images, so every figure stands beside its real-vs-real "
+        f"reference at the same sizes. Features: {_cell(f.get('extractor') or '?')}.\n",
+        "| figure | these pairs vs real | real vs real | |",
+        "|---|---|---|---|",
+    ]
+    for key, v in f["figures"].items():
+        syn, ref = v["synthetic"], v["real_vs_real"]
+        lines.append(
+            f"| {key.replace('_', ' ')} | {_spread(syn)} | {_spread(ref)} | {v['verdict']} |"
+        )
+    critic = f.get("mask_critic")
+    if critic:
+        lo, hi = critic["interval"]
+        lines.append(
+            f"\nA CNN told these masks from real ones with AUC {critic['auc']:.3f} "
+            f"({lo:.3f} … {hi:.3f}; chance 0.5), cross-validated."
+        )
+    nearest = f.get("mask_nearest_neighbour_dice") or {}
+    if "generated_to_train" in nearest:
+        ours, held = nearest["generated_to_train"], nearest.get("held_out_to_train")
+        line = (
+            f"\nMemorisation: each mask's nearest real training mask has Dice median "
+            f"{ours['median']:.3f}, max {ours['max']:.3f} (1: a copy)"
+        )
+        if held:
+            line += f"; held-out real masks: median {held['median']:.3f}, max {held['max']:.3f}"
+        lines.append(line + ".")
+    return [*lines, ""]
+
+
+def _f1(value: Mapping[str, float]) -> str:
+    return f"{value['mean']:.4f} ± {value['std']:.4f}"
+
+
+def _gain(value: Mapping[str, Any] | None) -> str:
+    if not value:
+        return ""
+    lo, hi = value["interval"]
+    return f"{value['gain']:+.4f} [{lo:+.4f}, {hi:+.4f}] ({value['level']:.0%})"
+
+
+def _spread(value: Mapping[str, float]) -> str:
+    return f"{value['median']:.4g} [{value['p5']:.4g} – {value['p95']:.4g}]"
+
+
+def _cell(text: Any) -> str:
+    """Text for a Markdown line or table cell: no line breaks, no column separators."""
+    return " ".join(str(text).split()).replace("|", "\\|")
+
+
+def evaluation_summary(
+    metrics: Mapping[str, Any], name: str = MAIN_SET, digest: str | None = None
+) -> dict[str, Any]:
+    """The headline figures of set ``name`` in ``synthmed evaluate all``'s ``metrics``: what
+    the card carries (front matter and Evaluation section).
+
+    Utility: the F1 of the segmenters trained on real pairs only, on the synthetic pairs
+    only and on both, with each gain over real-only and its interval, and the test split
+    they were measured on (source, count, digest, role). Fidelity: the :data:`HEADLINE`
+    figures, each synthetic median [5-95 %] beside its real-vs-real reference, and the mask
+    critic's AUC when it ran. ``digest``: the SHA-256 of the metrics file, recorded with them.
+    """
+    utility, fidelity = metrics.get("utility"), metrics.get("fidelity")
+    if not isinstance(utility, dict) or not isinstance(fidelity, dict):
+        raise UserError("not the metrics.json of synthmed evaluate all (no utility and fidelity)")
+    arms, sets = utility.get("arms") or {}, fidelity.get("sets") or {}
+    if name not in arms or name not in sets or "real" not in arms:
+        names = [a for a in arms if a in sets]
+        raise UserError(
+            f"set {name!r}: not among the evaluated sets ({', '.join(names) or 'none'}); "
+            "name it with --set"
+        )
+    gains = utility.get("f1_gain_over_real") or {}
+    context, provenance = metrics.get("context") or {}, metrics.get("provenance") or {}
+    test = (provenance.get("splits") or {}).get("test") or {}
+    both = arms.get(f"real+{name}")
+    return {
+        "set": name,
+        "metrics_sha256": digest,
+        "command": context.get("command"),
+        "date": (context.get("machine") or {}).get("date"),
+        "resolution": context.get("resolution"),
+        "test_split": {
+            "source": test.get("source"),
+            "count": test.get("count"),
+            "digest": test.get("digest"),
+            "role": provenance.get("test_role"),
+        },
+        "utility": {
+            "scored_at": arms[name].get("scored_at"),
+            "steps": (utility.get("recipe") or {}).get("steps"),
+            "seeds": len(utility.get("seeds") or []),
+            "synthetic_share": utility.get("synthetic_share"),
+            "f1_real_only": _f1_of(arms["real"]),
+            "f1_synthetic_only": _f1_of(arms[name]),
+            "f1_real_plus_synthetic": _f1_of(both) if both else None,
+            "f1_gain_synthetic_only": _gain_of(gains.get(name)),
+            "f1_gain_real_plus_synthetic": _gain_of(gains.get(f"real+{name}")),
+        },
+        "fidelity": _fidelity_of(fidelity, sets[name]),
+    }
+
+
+def _f1_of(arm: Mapping[str, Any]) -> dict[str, float]:
+    return {"mean": arm["mean"]["f1"], "std": arm["std"]["f1"]}
+
+
+def _gain_of(gain: Mapping[str, Any] | None) -> dict[str, Any] | None:
+    if not gain:
+        return None
+    return {"gain": gain["gain"], "interval": list(gain["interval"]), "level": gain["level"]}
+
+
+def _fidelity_of(fidelity: Mapping[str, Any], entry: Mapping[str, Any]) -> dict[str, Any]:
+    """A set's headline fidelity figures beside their real-vs-real references."""
+    matched, figures = entry.get("matched") or {}, {}
+    for family, metric in HEADLINE:
+        v = (matched.get(family) or {}).get(metric)
+        if v:
+            keep = ("median", "p5", "p95")
+            figures[f"{family}_{metric}" if family != "features" else metric] = {
+                "synthetic": {k: v["synthetic"][k] for k in keep},
+                "real_vs_real": {k: v["real_vs_real"][k] for k in keep},
+                "verdict": v["verdict"],
+            }
+    sizes = entry.get("sizes") or {}
+    out: dict[str, Any] = {
+        "extractor": fidelity.get("extractor"),
+        "sizes": {k: sizes.get(k) for k in ("splits", "a", "compared")},
+        "figures": figures,
+    }
+    critic = entry.get("mask_critic") or {}
+    if "auc" in critic:
+        out["mask_critic"] = {"auc": critic["auc"], "interval": list(critic["interval"])}
+    nearest = entry.get("mask_nearest_neighbours") or {}
+    memorisation = {
+        side: {k: nearest[side][k] for k in ("median", "max") if k in nearest[side]}
+        for side in ("generated_to_train", "held_out_to_train")
+        if isinstance(nearest.get(side), dict)
+    }
+    if memorisation:
+        out["mask_nearest_neighbour_dice"] = memorisation
+    return out
+
+
+def add_evaluation(
+    folder: str | Path, metrics: str | Path | None = None, name: str = MAIN_SET
+) -> Path:
+    """Put the figures of set ``name`` of an evaluation into the card of the generated
+    dataset ``folder``; returns the card's path.
+
+    ``metrics``: ``synthmed evaluate all``'s metrics.json (default: the one in ``folder``); it
+    is copied into ``folder`` (so ``synthmed publish`` uploads the same figures), then the
+    card's ``synthmed_evaluation`` front matter and Evaluation section are replaced, the rest
+    kept as it is (an edited license stays). Both files are written atomically. A folder
+    without a card gets one from its manifest.
+    """
+    folder = Path(folder)
+    source = Path(metrics) if metrics is not None else folder / METRICS
+    values = read_json(source)
+    if not isinstance(values, dict):
+        raise UserError(f"{source}: not the metrics.json of synthmed evaluate all")
+    summary = evaluation_summary(values, name, sha256_file(source))
+    if not (folder / "manifest.json").is_file():
+        raise UserError(f"{folder}: no manifest.json (not a folder synthmed generate wrote)")
+    manifest = read_json(folder / "manifest.json")
+    count = values["fidelity"]["sets"][name].get("count")
+    if count is not None and manifest.get("count") not in (None, count):
+        raise UserError(
+            f"{source}: set {name!r} has {count} pairs but {folder} has {manifest['count']}; "
+            "was another set evaluated? (name it with --set)"
+        )
+    card = folder / CARD
+    text = card.read_text(encoding="utf-8") if card.is_file() else None
+    text = with_evaluation(text or card_text(folder.name, manifest, None), folder.name, summary)
+    target = folder / METRICS
+    if not target.exists() or source.resolve() != target.resolve():
+        atomic_write(target, lambda p: shutil.copyfile(source, p))
+    atomic_write(card, lambda p: p.write_text(text, encoding="utf-8"))
+    return card
+
+
+def with_evaluation(text: str, name: str, summary: Mapping[str, Any]) -> str:
+    """A card's text with ``summary`` as its ``synthmed_evaluation`` front matter and its
+    Evaluation section (both replaced when present; the rest of the card unchanged)."""
+    head, body = "", text
+    if text.startswith("---\n") and (end := text.find("\n---\n", 3)) >= 0:
+        head, body = text[4:end], text[end + 5 :]
+    lines = _without_key(head.split("\n") if head else [], EVALUATION_KEY)
+    lines += safe_yaml.dump({EVALUATION_KEY: dict(summary)}).splitlines()
+    body = _with_section(body, "## Evaluation", _evaluation(name, summary))
+    return "---\n" + "\n".join(lines) + "\n---\n" + body
+
+
+def _without_key(lines: list[str], key: str) -> list[str]:
+    """Front matter lines without the top-level ``key`` and everything indented under it."""
+    out, skipping = [], False
+    for line in lines:
+        if line.startswith(f"{key}:"):
+            skipping = True
+            continue
+        if skipping and (not line or line[0] in " \t-"):
+            continue
+        skipping = False
+        out.append(line)
+    return out
+
+
+def _with_section(body: str, heading: str, section: str) -> str:
+    """``body`` with the section under ``heading`` (up to the next heading of level 1 or 2,
+    outside fenced code) replaced by ``section``; added before the License section, or at
+    the end, when missing."""
+    lines = body.split("\n")
+    starts, fence = [], None
+    for i, line in enumerate(lines):
+        if fence is None and line.startswith("```"):
+            fence = line[: len(line) - len(line.lstrip("`"))]
+        elif fence is not None and line.rstrip() == fence:
+            fence = None
+        elif fence is None and line.startswith(("# ", "## ")):
+            starts.append(i)
+    new = section.rstrip("\n").split("\n") + [""]
+    own = [i for i in starts if lines[i].rstrip() == heading]
+    if own:
+        begin = own[0]
+        end = next((i for i in starts if i > begin), len(lines))
+        tail = lines[end:] if end < len(lines) else []
+        return "\n".join(lines[:begin] + new + tail)
+    licence = [i for i in starts if lines[i].rstrip() == "## License"]
+    if licence:
+        return "\n".join(lines[: licence[0]] + new + lines[licence[0] :])
+    return body.rstrip("\n") + "\n\n" + "\n".join(new)
 
 
 def _license(license: str | None) -> str:

@@ -9,10 +9,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from synthmed.errors import UserError
-from synthmed.files import read_json, write_json
+from synthmed.files import write_json
 
 if TYPE_CHECKING:  # building the parser must not import the data and model stack
-    from synthmed.data.prepared import PreparedDataset
+    from synthmed.evaluation.api import FidelitySettings
+    from synthmed.evaluation.utility import UtilitySettings
+    from synthmed.models.segmenter import SegmentationRecipe
 
 # The arms of synthmed.evaluation.utility.ARMS, spelt out so that building the parser does
 # not import torch and MONAI (tests/test_evaluate_cli.py checks that they agree).
@@ -113,49 +115,22 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
 
 
 def _load(path: str, res: int, resize: bool = False) -> Any:
-    """A dataset at ``res``. Generated sets may be resized to it (``resize``: e.g. a 128 px
-    baseline judged beside 512 px data); real sets never are, their scores are taken at
-    native size through the transforms recorded when they were prepared."""
-    from synthmed.data.sources import load_any
+    """A dataset at ``res`` (:func:`synthmed.evaluation.api.load_data`)."""
+    from synthmed.evaluation.api import load_data
 
-    data = load_any(path, res)
-    return data.resized(res) if resize else data
+    return load_data(path, res, resize)
 
 
-def load_extractor_data(
-    path: str, res: int, compared: dict[str, PreparedDataset] | None = None
-) -> PreparedDataset:
-    """The pairs the feature encoder trains on (``--extractor-data``), at ``res``.
+def fidelity_settings(args: argparse.Namespace) -> FidelitySettings:
+    """The fidelity settings of ``evaluate fidelity`` / ``all`` from their flags
+    (``--compare`` is given separately, parsed by :func:`_named_folders`)."""
+    from synthmed.evaluation.api import FidelitySettings
 
-    They must be disjoint from every compared set (the real training set, the synthetic
-    sets, the test set): an encoder that saw the compared images scores them too well.
-    ``compared``: those sets by how an error should name them; a shared image is a
-    UserError (exit 2) naming it.
-    """
-    from synthmed.data import provenance
-
-    data = _load(path, res)
-    hashes = {what: provenance.image_hashes(d) for what, d in (compared or {}).items()}
-    provenance.check_disjoint(data, hashes, f"--extractor-data {path}")
-    return data
-
-
-def _extractor(
-    args: argparse.Namespace, res: int, compared: dict[str, PreparedDataset] | None = None
-) -> Any:
-    """The feature network of ``--inception-weights`` / ``--extractor-data`` / phantoms;
-    ``compared`` names the sets the extractor data must not share an image with."""
-    from synthmed.evaluation.suite import pick_extractor
-
-    data = None
-    if args.extractor_data:
-        data = load_extractor_data(args.extractor_data, res, compared)
-    return pick_extractor(
-        res,
-        args.inception_weights,
-        extractor_data=data,
-        extractor_data_label=args.extractor_data,
-        steps=args.extractor_steps,
+    return FidelitySettings(
+        inception_weights=args.inception_weights,
+        extractor_data=args.extractor_data,
+        extractor_steps=args.extractor_steps,
+        critic_steps=args.critic_steps,
         device=args.device,
     )
 
@@ -168,8 +143,13 @@ def _critic(args: argparse.Namespace, fidelity: dict, real: Any, sets: dict[str,
     if args.critic_steps <= 0:
         return
     add_mask_critic(fidelity, real, sets, CriticConfig(steps=args.critic_steps), args.device)
-    for name in sets:
-        c = fidelity["sets"][name]["mask_critic"]
+    _print_critic(fidelity, list(sets))
+
+
+def _print_critic(fidelity: dict[str, Any], names: list[str]) -> None:
+    """Each named set's mask critic AUC with its interval (sets without one are skipped)."""
+    for name in names:
+        c = fidelity["sets"][name].get("mask_critic", {})
         if "auc" in c:
             lo, hi = c["interval"]
             print(f"{name}: mask critic AUC {c['auc']:.3f} ({lo:.3f} … {hi:.3f}; chance 0.5)")
@@ -207,110 +187,66 @@ def _gain_suffix(utility: dict[str, Any], arm: str) -> str:
     return f"   F1 - real {gain} (95 % interval over test images and seeds)" if gain else ""
 
 
-def _manifest(folder: str | Path) -> dict[str, Any]:
-    """A generated folder's manifest.json ({} for other folders)."""
-    path = Path(folder) / "manifest.json"
-    meta = read_json(path) if path.is_file() else {}
-    return meta if isinstance(meta, dict) else {}
+def utility_settings(args: argparse.Namespace, recipe: SegmentationRecipe) -> UtilitySettings:
+    """The segmenters' settings of ``evaluate utility`` / ``all`` from their flags."""
+    from synthmed.evaluation.utility import UtilitySettings
 
-
-def provenance_of(
-    real_train: Any, real_test: Any, synthetic: dict[str, tuple[str | Path, Any]]
-) -> dict[str, Any]:
-    """Check that no test image trained anything evaluated here, and describe every split.
-
-    ``synthetic``: name -> (folder, loaded set). The segmenters train on ``real_train`` and
-    on each synthetic set's own pairs; the generators behind a set trained on the images its
-    manifest records. Raises a UserError (exit 2) naming the first shared image; returns
-    each split's source, count and digest for the report.
-    """
-    from synthmed.data import provenance
-
-    training = {"the real training set": provenance.image_hashes(real_train)}
-    splits = {"real training": provenance.record(real_train)}
-    for name, (folder, data) in synthetic.items():
-        training[f"the pairs of {name}"] = provenance.image_hashes(data)
-        for stage, hashes in provenance.manifest_training_sets(_manifest(folder)).items():
-            training[f"the training data of {name}'s {stage} model"] = hashes
-            splits[f"{name}: {stage} training data"] = {
-                "count": len(hashes),
-                "digest": provenance.digest(hashes),
-            }
-    provenance.check_disjoint(real_test, training, f"test set {real_test.meta.get('source', '')}")
-    splits["test"] = provenance.record(real_test)
-    for entry in splits.values():
-        entry.pop("images", None)  # the digest names the split; the hashes are in dataset.json
-    return {"splits": splits, "test_role": real_test.meta.get("split")}
+    return UtilitySettings(
+        budget=recipe,
+        seeds=tuple(range(args.seeds)),
+        synthetic_share=args.synthetic_share,
+        real_subsets=tuple(args.real_subsets),
+        device=args.device,
+    )
 
 
 def _resolution(args: argparse.Namespace) -> int:
     """The working resolution: --res, else the synthetic set's own (a generated folder's
     manifest.json or a prepared folder's dataset.json)."""
-    if args.res:
-        return args.res
-    for name in ("manifest.json", "dataset.json"):
-        described = Path(args.synthetic) / name
-        if described.is_file() and "resolution" in (meta := read_json(described)):
-            return int(meta["resolution"])
-    raise UserError(
-        f"{args.synthetic}: no manifest.json or dataset.json to take the resolution from; "
-        "pass --res"
-    )
+    from synthmed.evaluation.api import folder_resolution
+
+    res = args.res or folder_resolution(args.synthetic)
+    if res is None:
+        raise UserError(
+            f"{args.synthetic}: no manifest.json or dataset.json to take the resolution from; "
+            "pass --res"
+        )
+    return res
 
 
 def run(args: argparse.Namespace) -> None:
     """Run one ``evaluate`` sub-command and print its headline numbers."""
+    from synthmed.evaluation.api import extractor_for, provenance_of
     from synthmed.evaluation.utility import budget_recipe
 
     res = _resolution(args)
-    synthetic = _load(args.synthetic, res, resize=True)
     # The command as given to synthmed.cli.main (also when called from Python, not a shell).
     command = shlex.join(["synthmed", *getattr(args, "argv", sys.argv[1:])])
+    if args.evaluation == "all":
+        _run_all(args, res, command)  # writes report.html and metrics.json itself
+        return
+    synthetic = _load(args.synthetic, res, resize=True)
     if args.evaluation == "utility":
         from synthmed.evaluation.utility import evaluate_utility
 
         real_train, real_test = _load(args.real_train, res), _load(args.real_test, res)
         checked = provenance_of(real_train, real_test, {"synthetic": (args.synthetic, synthetic)})
-        result = evaluate_utility(
-            real_train,
-            synthetic,
-            real_test,
-            budget_recipe(args.budget, res),
-            tuple(range(args.seeds)),
-            args.device,
-            arms=args.arms,
-            real_subsets=tuple(args.real_subsets),
-            synthetic_share=args.synthetic_share,
-        )
+        settings = utility_settings(args, budget_recipe(args.budget, res))
+        result = evaluate_utility(real_train, synthetic, real_test, settings, arms=args.arms)
         result["provenance"] = checked
         for arm, r in result["arms"].items():
             m, s = r["mean"], r["std"]
             gain = _gain_suffix(result, arm)
             print(f"{arm:>20}: F1 {m['f1']:.4f} ± {s['f1']:.4f}   AUC {m['auc']:.4f}{gain}")
-    elif args.evaluation == "fidelity":
+    else:
         from synthmed.evaluation.suite import evaluate_fidelity
 
         real = _load(args.real, res)
         compared = {"the real set": real, "the synthetic set": synthetic}
-        extractor = _extractor(args, res, compared)
+        extractor = extractor_for(fidelity_settings(args), res, compared)
         result = evaluate_fidelity(real, {"synthetic": synthetic}, extractor)
         _critic(args, result, real, {"synthetic": synthetic})
-        s = result["sets"]["synthetic"]
-        _print_references(result, "synthetic")
-        for name, v in s["matched"]["vessels"].items():
-            syn, ref = v["synthetic"], v["real_vs_real"]
-            print(f"{name:>24}: relative difference of means {syn['median']:+.1%} "
-                  f"(real vs real {ref['p5']:+.1%} ... {ref['p95']:+.1%})")  # fmt: skip
-        nn = s["mask_nearest_neighbours"]
-        line = "mask nearest-neighbour Dice: to train median {median:.3f} max {max:.3f}"
-        print(line.format(**nn["generated_to_train"]), end="")
-        if "generated_to_generated" in nn:
-            print(", to each other max {max:.3f}".format(**nn["generated_to_generated"]), end="")
-        print()
-        print(f"features: {result['extractor']}")
-    else:
-        _run_all(args, res, synthetic, command)  # writes report.html and metrics.json itself
-        return
+        _print_fidelity(result, "synthetic")
     if args.out:
         from synthmed.evaluation.suite import machine
 
@@ -319,62 +255,55 @@ def run(args: argparse.Namespace) -> None:
         print(f"results in {args.out}")
 
 
-def _run_all(args: argparse.Namespace, res: int, synthetic: Any, command: str) -> None:
-    from synthmed.evaluation import plots
-    from synthmed.evaluation.report import write_report
-    from synthmed.evaluation.suite import evaluate_all, machine
+def _print_fidelity(result: dict[str, Any], name: str) -> None:
+    """``evaluate fidelity``'s summary of one set: headline figures beside their references,
+    vessel statistics, mask nearest neighbours and the feature network."""
+    s = result["sets"][name]
+    _print_references(result, name)
+    for stat, v in s["matched"]["vessels"].items():
+        syn, ref = v["synthetic"], v["real_vs_real"]
+        print(f"{stat:>24}: relative difference of means {syn['median']:+.1%} "
+              f"(real vs real {ref['p5']:+.1%} ... {ref['p95']:+.1%})")  # fmt: skip
+    nn = s["mask_nearest_neighbours"]
+    line = "mask nearest-neighbour Dice: to train median {median:.3f} max {max:.3f}"
+    print(line.format(**nn["generated_to_train"]), end="")
+    if "generated_to_generated" in nn:
+        print(", to each other max {max:.3f}".format(**nn["generated_to_generated"]), end="")
+    print()
+    print(f"features: {result['extractor']}")
+
+
+def _run_all(args: argparse.Namespace, res: int, command: str) -> None:
+    """``evaluate all``: :func:`synthmed.evaluate` with the flags' settings, then the
+    headline numbers."""
+    from dataclasses import replace
+
+    from synthmed.evaluation.api import MAIN_SET, ReportOptions, evaluate
     from synthmed.evaluation.utility import budget_recipe
 
     if not args.out:
         raise UserError("evaluate all: --out is required (the report folder)")
-    real_train, real_test = _load(args.real_train, res), _load(args.real_test, res)
-    sets = {"dual GAN": synthetic}
-    folders = {"dual GAN": args.synthetic}
+    synthetic = {MAIN_SET: args.synthetic}
     if args.baseline:
-        sets[args.baseline_name] = _load(args.baseline, res, resize=True)
-        folders[args.baseline_name] = args.baseline
+        synthetic[args.baseline_name] = args.baseline
     runs = _named_folders(args.runs, "--runs")
-    named = _named_folders(args.compare, "--compare")
-    compare = {name: _load(str(path), res, resize=True) for name, path in named.items()}
-    # Sets compared on fidelity only train no segmenter, but their generators' data must
-    # still not be the test data: the report puts them side by side with the others.
-    checked = provenance_of(
-        real_train,
-        real_test,
-        {name: (folders[name], data) for name, data in sets.items()}
-        | {name: (named[name], data) for name, data in compare.items()},
+    compare = _named_folders(args.compare, "--compare")
+    metrics = evaluate(
+        synthetic,
+        args.real_train,
+        args.real_test,
+        # The recipe is made here, before any data is read: a bad --budget fails at once.
+        utility=utility_settings(args, budget_recipe(args.budget, res)),
+        fidelity=replace(fidelity_settings(args), compare=compare),
+        res=res,
+        out=args.out,
+        report=ReportOptions(runs=runs, command=command),
     )
-    compared = {"the real training set": real_train, "the test set": real_test}
-    compared |= {f"the pairs of {name}": data for name, data in (sets | compare).items()}
-    extractor = _extractor(args, res, compared)
-    metrics = evaluate_all(
-        real_train,
-        real_test,
-        sets,
-        budget_recipe(args.budget, res),
-        tuple(range(args.seeds)),
-        extractor,
-        args.device,
-        fidelity_only=compare,
-        real_subsets=tuple(args.real_subsets),
-        synthetic_share=args.synthetic_share,
-    )
-    sets |= compare
-    _critic(args, metrics["fidelity"], real_train, sets)
-    metrics["context"] = {"command": command, "machine": machine(), "resolution": res}
-    metrics["provenance"] = checked
-    figures = {
-        "samples": plots.samples_figure({"real": real_train, **sets}),
-        "training_losses": plots.loss_curves_figure(runs),
-        "intensity_histograms": plots.histograms_figure({"real": real_train, **sets}),
-        "vessel_widths": plots.widths_figure({"real": real_train, **sets}),
-        "fidelity_references": plots.references_figure(metrics["fidelity"]),
-    }
-    path = write_report(args.out, metrics, figures)
+    _print_critic(metrics["fidelity"], list(metrics["fidelity"]["sets"]))
     for arm, r in metrics["utility"]["arms"].items():
         gain = _gain_suffix(metrics["utility"], arm)
         print(f"{arm:>28}: F1 {r['mean']['f1']:.4f} ± {r['std']['f1']:.4f}{gain}")
-    print(f"report: {path}")
+    print(f"report: {Path(args.out) / 'report.html'}")
 
 
 def _named_folders(items: list[str], flag: str) -> dict[str, Path]:

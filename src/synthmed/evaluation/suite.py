@@ -8,6 +8,7 @@ writes the HTML report.
 
 from __future__ import annotations
 
+import dataclasses
 import platform
 import time
 from pathlib import Path
@@ -36,7 +37,7 @@ from synthmed.evaluation.fidelity import (
     profile_set,
 )
 from synthmed.evaluation.memorisation import nearest_neighbours
-from synthmed.evaluation.utility import SegmentationRecipe, evaluate_utility, f1_gain_interval
+from synthmed.evaluation.utility import UtilitySettings, evaluate_utility, f1_gain_interval
 from synthmed.evaluation.vessels import compare_vessel_statistics
 
 PHANTOMS = 64  # procedural phantoms the default feature encoder learns from
@@ -190,44 +191,28 @@ def machine() -> dict[str, Any]:
     }
 
 
-# Over 80 lines or 8 parameters: issue 31's unsplit debt; tests/test_function_size.py
-# keeps it from growing.
 def evaluate_all(
     real_train: PreparedDataset,
     real_test: PreparedDataset,
     synthetic: dict[str, PreparedDataset],
-    recipe: SegmentationRecipe,
-    seeds: tuple[int, ...],
+    settings: UtilitySettings,
     extractor: FeatureExtractor,
-    device: str = "auto",
     fidelity_only: dict[str, PreparedDataset] | None = None,
-    real_subsets: tuple[int, ...] = (),
-    synthetic_share: float = 0.5,
 ) -> dict[str, Any]:
     """Utility (real, each synthetic set, real + each) and fidelity, in one metrics dict.
 
+    ``settings``: how the segmenters are trained and scored (evaluate_utility); its
+    ``real_subsets`` (the real arm's learning curve) are trained once, beside the first set.
     Sets in ``fidelity_only`` are compared on fidelity alone (no segmenters: cheap), e.g.
-    older pipelines shown side by side with the current one. ``real_subsets``: the real
-    arm's learning curve; ``synthetic_share``: the synthetic share of the real + synthetic
-    arms' training patches (evaluate_utility).
+    older pipelines shown side by side with the current one.
     """
     utility: dict[str, Any] = {}
     first = True
     for name, data in synthetic.items():
         # The real-only arm is the same for every synthetic set: train it once.
         arms = ("real", "synthetic", "real+synthetic") if first else ("synthetic", "real+synthetic")
-        subsets = real_subsets if first else ()
-        result = evaluate_utility(
-            real_train,
-            data,
-            real_test,
-            recipe,
-            seeds,
-            device,
-            arms=arms,
-            real_subsets=subsets,
-            synthetic_share=synthetic_share,
-        )
+        once = settings if first else dataclasses.replace(settings, real_subsets=())
+        result = evaluate_utility(real_train, data, real_test, once, arms=arms)
         for arm, value in result["arms"].items():
             label = "real" if arm == "real" else arm.replace("synthetic", name)
             utility[label] = value
@@ -236,8 +221,8 @@ def evaluate_all(
     return {
         "utility": {
             "recipe": result["recipe"],
-            "seeds": list(seeds),
-            "synthetic_share": synthetic_share,
+            "seeds": list(settings.seeds),
+            "synthetic_share": settings.synthetic_share,
             "arms": utility,
             "f1_relative_to_real": {
                 k: (v["mean"]["f1"] / real_f1 if real_f1 else float("nan"))

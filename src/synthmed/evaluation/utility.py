@@ -6,6 +6,9 @@ the same recipe and step budget on (a) the real training pairs, (b) the syntheti
 (c) both, then score each on held-out real images with the DRIVE protocol
 (:mod:`synthmed.evaluation.protocol`). Compare the arms as ratios, not raw numbers across
 papers (FIELD_NOTES.md).
+
+The segmenter and its training recipe are :mod:`synthmed.models.segmenter`'s (Stage II's
+vessel judge trains the same one); this module runs the experiment and scores it.
 """
 
 from __future__ import annotations
@@ -19,169 +22,44 @@ from typing import Any
 import numpy as np
 import torch
 from monai.inferers import sliding_window_inference
-from monai.losses import DiceCELoss
-from monai.networks.nets import BasicUNet, UNet
 from torch import nn
-from tqdm import tqdm
 
 from synthmed.data.prepared import PreparedDataset
 from synthmed.device import pick_device
 from synthmed.errors import UserError
 from synthmed.evaluation.protocol import load_native_truths, score_images
+from synthmed.models.segmenter import (
+    SegmentationRecipe,
+    budget_recipe,
+    check_compatible,
+    train_segmenter,
+)
 
 ARMS = ("real", "synthetic", "real+synthetic")
 
 
-@dataclass
-class SegmentationRecipe:
-    """How every arm's segmenter is trained: identical across arms, so only the data differs."""
+@dataclass(frozen=True)
+class UtilitySettings:
+    """How the utility experiment trains and scores its segmenters. The same for every arm,
+    so that only the training data differs between them; the results record them."""
 
-    steps: int = 3000  # optimiser steps: the budget, equal for every arm
-    batch_size: int = 8  # patches per step
-    patch: int = 64  # training patch side and inference window, working-resolution pixels
-    lr: float = 1e-3  # Adam learning rate
-    network: str = "basicunet"  # MONAI "basicunet" or "unet"
-    features: tuple[int, ...] = (16, 16, 32, 64, 128, 16)  # BasicUNet features / UNet channels
-    overlap: float = 0.5  # sliding-window overlap at inference
-    threshold: float = 0.5  # vessel probability cut for F1, accuracy, sensitivity, specificity
+    # A named budget ("smoke", "cpu", "full") or a number of steps, made a recipe at the
+    # data's working resolution by budget_recipe; or a whole recipe, used as it is.
+    budget: str | int | SegmentationRecipe = "cpu"
+    seeds: Sequence[int] = (0, 1, 2)  # one segmenter per arm and seed; a seed inits all alike
+    # Share of the real + synthetic arm's training patches drawn from the synthetic set.
+    synthetic_share: float = 0.5
+    # For each K, one more arm trained on the first K real images: the real learning curve.
+    real_subsets: Sequence[int] = ()
+    device: str | torch.device = "auto"
+    at_native: bool = True  # score at native size when the test set records its files
+    progress: bool = True  # a progress bar per segmenter
 
-
-def budget_recipe(budget: str | int, res: int) -> SegmentationRecipe:
-    """The recipe for a named budget (or a number of steps) at working resolution ``res``.
-
-    * "smoke": 120 steps, enough to learn the phantom's vessels (F1 ~0.7 on its training
-      masks at 64 px, ~15 s on one busy core); for tests and demos.
-    * "cpu": 3,000 steps of 8 patches of 64 px, fewer for larger patches so that the pixels
-      seen stay the same (1,333 of 96 px at 256, 750 of 128 px from 512): ~5 min per arm and
-      seed on one core of this machine (measured 10.5 steps/s at 64 px, 4.4 at 256 px).
-    * "full": 20,000 steps of 16 patches, an overnight GPU run.
-    * an integer: that many steps, otherwise the "cpu" recipe.
-    """
-    # Patches of 64 px see a vessel's surroundings at <= 128 px; larger images need more context.
-    patch = min(64, res) if res <= 128 else 96 if res <= 256 else 128
-    cpu_steps = round(3000 * (64 / patch) ** 2)  # about the same CPU time at every resolution
-    if isinstance(budget, str) and budget.isdigit():
-        budget = int(budget)
-    if isinstance(budget, int) and not isinstance(budget, bool):
-        if budget < 1:
-            raise UserError(f"--budget {budget}: need at least one step")
-        return SegmentationRecipe(steps=budget, patch=patch)
-    if budget == "smoke":
-        return SegmentationRecipe(steps=120, batch_size=8, patch=patch, lr=3e-3)
-    if budget == "cpu":
-        return SegmentationRecipe(steps=cpu_steps, patch=patch)
-    if budget == "full":
-        return SegmentationRecipe(steps=20_000, batch_size=16, patch=patch)
-    raise UserError(f"--budget {budget}: use smoke, cpu, full or a number of steps")
-
-
-def build_network(recipe: SegmentationRecipe, in_channels: int) -> nn.Module:
-    """The segmenter: a MONAI U-Net with two output channels (background, vessel)."""
-    if recipe.network == "basicunet":
-        return BasicUNet(2, in_channels, 2, features=tuple(recipe.features))
-    if recipe.network == "unet":
-        strides = (2,) * (len(recipe.features) - 1)
-        return UNet(2, in_channels, 2, channels=recipe.features, strides=strides, num_res_units=2)
-    raise UserError(f"network {recipe.network!r}: use basicunet or unet")
-
-
-def _check_compatible(sets: Sequence[PreparedDataset], what: str) -> None:
-    """Refuse sets a single network cannot train or be tested on together."""
-    if any(len(s) == 0 for s in sets):
-        raise UserError(f"{what}: empty dataset")
-    res = {s.resolution for s in sets}
-    channels = {s.channels for s in sets}
-    if len(res) > 1:
-        raise UserError(f"{what}: resolutions differ ({', '.join(map(str, sorted(res)))} px)")
-    if len(channels) > 1:
-        raise UserError(f"{what}: channel counts differ ({', '.join(map(str, sorted(channels)))})")
-
-
-def _dihedral(t: torch.Tensor, bits: torch.Tensor) -> torch.Tensor:
-    """Per sample, one of the 8 flips / 90-degree rotations: transpose, then flip each axis."""
-    pick = [b.view(-1, 1, 1, 1) for b in bits]
-    t = torch.where(pick[0], t.transpose(-1, -2), t)
-    t = torch.where(pick[1], t.flip(-1), t)
-    return torch.where(pick[2], t.flip(-2), t)
-
-
-def sample_patches(
-    images: list[torch.Tensor],
-    masks: list[torch.Tensor],
-    batch: int,
-    patch: int,
-    rng: torch.Generator,
-    weights: Sequence[float] | None = None,
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """A batch of augmented patches: uint8 images (B, C, p, p) and masks (B, 1, p, p).
-
-    Each patch first picks a set (with probabilities ``weights``; equal when None), then an
-    image and a position uniformly. So in the real + synthetic arm the real images' share of
-    the patches is their set's weight, whatever the number of synthetic pairs, and the
-    comparison does not hinge on the synthetic set's size.
-    """
-    if weights is None:
-        which = torch.randint(len(images), (batch,), generator=rng)
-    else:
-        p = torch.tensor(weights, dtype=torch.float64)
-        which = torch.multinomial(p, batch, replacement=True, generator=rng)
-    u = torch.rand((3, batch), generator=rng, dtype=torch.float64)
-    bits = torch.rand((3, batch), generator=rng) < 0.5
-    span = images[0].shape[-1] - patch + 1
-    xs, ys = [], []
-    for k, s in enumerate(which.tolist()):
-        i = int(u[0, k] * len(images[s]))
-        top, left = int(u[1, k] * span), int(u[2, k] * span)
-        xs.append(images[s][i, :, top : top + patch, left : left + patch])
-        ys.append(masks[s][i, :, top : top + patch, left : left + patch])
-    return _dihedral(torch.stack(xs), bits), _dihedral(torch.stack(ys), bits)
-
-
-def train_segmenter(
-    train_sets: Sequence[PreparedDataset],
-    recipe: SegmentationRecipe,
-    seed: int = 0,
-    device: str | torch.device = "auto",
-    progress: bool = True,
-    desc: str = "segmenter",
-    weights: Sequence[float] | None = None,
-) -> nn.Module:
-    """Train a segmenter on patches of ``train_sets``; deterministic given ``seed`` (on CPU).
-
-    ``weights``: the share of patches drawn from each set (equal when None).
-
-    Input is every channel scaled to [0, 1]; the loss is Dice + cross-entropy (MONAI's
-    DiceCELoss), optimised with Adam. Returns the network in eval mode.
-    """
-    _check_compatible(train_sets, "training sets")
-    device = pick_device(str(device))
-    with torch.random.fork_rng(devices=[]):  # seed the initialisation without touching callers
-        torch.manual_seed(seed)
-        model = build_network(recipe, train_sets[0].channels).to(device)
-    rng = torch.Generator().manual_seed(seed)
-    images = [torch.from_numpy(s.images).permute(0, 3, 1, 2) for s in train_sets]
-    masks = [torch.from_numpy(s.masks)[:, None] for s in train_sets]
-    patch = min(recipe.patch, train_sets[0].resolution)
-    depth = 4 if recipe.network == "basicunet" else len(recipe.features) - 1
-    if patch % 2**depth:  # every down-sampling halves the patch, which must stay whole
-        raise UserError(f"patch {patch}: must be a multiple of {2**depth} for this network")
-    loss_fn = DiceCELoss(to_onehot_y=True, softmax=True)
-    optimizer = torch.optim.Adam(model.parameters(), lr=recipe.lr)
-    model.train()
-    start, smooth = time.perf_counter(), None
-    bar = tqdm(range(recipe.steps), desc=desc, unit="step", disable=not progress, leave=False)
-    for step in bar:
-        x, y = sample_patches(images, masks, recipe.batch_size, patch, rng, weights)
-        x, y = x.to(device).float() / 255.0, y.to(device).long()
-        optimizer.zero_grad(set_to_none=True)
-        loss = loss_fn(model(x), y)
-        loss.backward()
-        optimizer.step()
-        if progress and (step % 10 == 0 or step == recipe.steps - 1):  # .item() syncs a GPU
-            smooth = loss.item() if smooth is None else 0.7 * smooth + 0.3 * loss.item()
-            rate = (step + 1) * recipe.batch_size / (time.perf_counter() - start)
-            bar.set_postfix(loss=f"{smooth:.3f}", img_s=f"{rate:.1f}")
-    return model.eval()
+    def recipe(self, resolution: int) -> SegmentationRecipe:
+        """The training recipe at working resolution ``resolution`` (px)."""
+        if isinstance(self.budget, SegmentationRecipe):
+            return self.budget
+        return budget_recipe(self.budget, resolution)
 
 
 @torch.no_grad()
@@ -209,35 +87,31 @@ def predict(
     return np.concatenate(out).astype(np.float32)
 
 
-# Over 80 lines or 8 parameters: issue 31's unsplit debt; tests/test_function_size.py
-# keeps it from growing.
 def evaluate_arm(
     train_sets: Sequence[PreparedDataset],
     test: PreparedDataset,
-    recipe: SegmentationRecipe,
-    seeds: Sequence[int] = (0,),
-    device: str | torch.device = "auto",
-    at_native: bool = True,
-    progress: bool = True,
+    settings: UtilitySettings,
     name: str = "arm",
     weights: Sequence[float] | None = None,
 ) -> dict[str, Any]:
-    """Train on ``train_sets`` and score on ``test`` once per seed; mean and std over seeds.
+    """Train on ``train_sets`` and score on ``test`` once per seed of ``settings``; mean and
+    std over seeds. The recipe is ``settings``' budget at the test set's resolution.
 
     ``weights``: the share of training patches drawn from each set (equal when None).
 
     Scores follow the DRIVE protocol at native size when ``test`` records its original files
-    (and ``at_native``), otherwise they are taken at the working resolution inside the
-    prepared FOV (phantom data). ``seconds`` is the wall time of one seed's train + test;
+    (and ``settings.at_native``), otherwise they are taken at the working resolution inside
+    the prepared FOV (phantom data). ``seconds`` is the wall time of one seed's train + test;
     ``image_counts`` holds each test image's [tp, fp, fn], for :func:`f1_gain_interval`.
     """
-    _check_compatible([*train_sets, test], f"arm {name}")
-    device = pick_device(str(device))
-    native = load_native_truths(test) if at_native else None
+    check_compatible([*train_sets, test], f"arm {name}")
+    recipe = settings.recipe(test.resolution)
+    device = pick_device(str(settings.device))
+    native = load_native_truths(test) if settings.at_native else None
     per_seed = []
-    for seed in seeds:
+    for seed in settings.seeds:
         start = time.perf_counter()
-        desc = f"{name} seed {seed}"
+        desc, progress = f"{name} seed {seed}", settings.progress
         model = train_segmenter(train_sets, recipe, seed, device, progress, desc, weights)
         prob = predict(model, test, device, recipe.patch, recipe.overlap)
         scores, counts = score_images(prob, test, native, recipe.threshold)
@@ -336,46 +210,42 @@ def f1_gain_interval(
     }
 
 
-# Over 80 lines or 8 parameters: issue 31's unsplit debt; tests/test_function_size.py
-# keeps it from growing.
 def evaluate_utility(
     real_train: PreparedDataset,
     synthetic: PreparedDataset,
     real_test: PreparedDataset,
-    recipe: SegmentationRecipe | None = None,
-    seeds: Sequence[int] = (0, 1, 2),
-    device: str | torch.device = "auto",
+    settings: UtilitySettings | None = None,
     arms: Sequence[str] = ARMS,
-    at_native: bool = True,
-    progress: bool = True,
-    real_subsets: Sequence[int] = (),
-    synthetic_share: float = 0.5,
 ) -> dict[str, Any]:
     """Train one segmenter per arm and seed with the same recipe, test all on ``real_test``.
 
     Arms: "real" (``real_train``), "synthetic" (``synthetic``), "real+synthetic" (both; a
-    ``synthetic_share`` of its training patches comes from the synthetic set, the rest from
-    the real one). Same seed, same initialisation in every arm. The result holds
+    ``settings.synthetic_share`` of its training patches comes from the synthetic set, the
+    rest from the real one). Same seed, same initialisation in every arm. The result holds
     the recipe, the seeds, each arm's mean / std / per-seed scores, and each arm's mean F1
-    relative to the real arm's (when it ran).
+    relative to the real arm's (when it ran). ``settings``: :class:`UtilitySettings` (None:
+    its defaults, the "cpu" budget and three seeds).
 
-    ``real_subsets``: for each K, one more arm "real (K of N)" trained on the first K real
-    training images: the real arm's learning curve. If K < N images score as well as N, the
-    segmenter is not short of data at this budget, and no added data, real or synthetic, can
-    raise it: real + synthetic can only beat real at a budget where the curve still rises.
+    ``settings.real_subsets``: for each K, one more arm "real (K of N)" trained on the first
+    K real training images: the real arm's learning curve. If K < N images score as well as
+    N, the segmenter is not short of data at this budget, and no added data, real or
+    synthetic, can raise it: real + synthetic can only beat real at a budget where the curve
+    still rises.
     """
+    settings = settings or UtilitySettings()
     unknown = [a for a in arms if a not in ARMS]
     if unknown or not arms:
         raise UserError(f"arms {', '.join(unknown) or '(none)'}: use some of {', '.join(ARMS)}")
-    if not seeds:
+    if not settings.seeds:
         raise UserError("seeds: need at least one")
-    if not 0 < synthetic_share < 1:
+    share = settings.synthetic_share
+    if not 0 < share < 1:
         raise UserError(
-            f"synthetic share {synthetic_share}: need a fraction between 0 and 1 (exclusive); "
+            f"synthetic share {share}: need a fraction between 0 and 1 (exclusive); "
             "the real and synthetic arms are the shares 0 and 1"
         )
     n_real = len(real_train)
-    bad = [k for k in real_subsets if not 1 <= k < n_real]
+    bad = [k for k in settings.real_subsets if not 1 <= k < n_real]
     if bad:
         raise UserError(
             f"real subsets {', '.join(map(str, bad))}: need 1 <= K < {n_real} "
@@ -387,24 +257,23 @@ def evaluate_utility(
             f"synthetic data is {synthetic.resolution} px but the real data is {res} px; "
             "generate and prepare at one resolution"
         )
-    _check_compatible([real_train, synthetic, real_test], "real and synthetic sets")
-    recipe = recipe or budget_recipe("cpu", res)
-    device = pick_device(str(device))
+    check_compatible([real_train, synthetic, real_test], "real and synthetic sets")
+    recipe = settings.recipe(res)
+    device = pick_device(str(settings.device))
+    fixed = dataclasses.replace(settings, budget=recipe, device=device)  # the same for every arm
     both = [real_train, synthetic]
     sources = {"real": [real_train], "synthetic": [synthetic], "real+synthetic": both}
-    for k in sorted(set(real_subsets)):
+    for k in sorted(set(settings.real_subsets)):
         sources[f"real ({k} of {n_real})"] = [real_train.subset(list(range(k)))]
     arms = [*arms, *(a for a in sources if a.startswith("real ("))]
     # Equal shares keep the draw of sample_patches' default (and earlier runs' numbers).
-    mixed = None if synthetic_share == 0.5 else (1 - synthetic_share, synthetic_share)
+    mixed = None if share == 0.5 else (1 - share, share)
     results = {}
     for arm in arms:
         weights = mixed if arm == "real+synthetic" else None
-        results[arm] = evaluate_arm(
-            sources[arm], real_test, recipe, seeds, device, at_native, progress, arm, weights
-        )
-    out: dict[str, Any] = {"recipe": dataclasses.asdict(recipe), "seeds": list(seeds)}
-    out["synthetic_share"] = synthetic_share
+        results[arm] = evaluate_arm(sources[arm], real_test, fixed, arm, weights)
+    out: dict[str, Any] = {"recipe": dataclasses.asdict(recipe), "seeds": list(settings.seeds)}
+    out["synthetic_share"] = share
     out.update(device=str(device), resolution=res, test_count=len(real_test), arms=results)
     if "real" in results:
         real_f1 = results["real"]["mean"]["f1"]

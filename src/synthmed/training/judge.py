@@ -20,7 +20,7 @@ from monai.losses import DiceCELoss
 from torch import nn
 
 from synthmed.data.prepared import PreparedDataset
-from synthmed.evaluation.utility import budget_recipe, build_network, train_segmenter
+from synthmed.models.segmenter import budget_recipe, build_network, train_segmenter
 
 
 class VesselJudge(nn.Module):
