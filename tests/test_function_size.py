@@ -16,8 +16,6 @@ UNSPLIT = {
     "training/texture.py:texture_stage": (247, 15),  # Stage II and the refiner in one
     "training/texture.py:train_texture": (81, 17),  # loss weights as loose keywords
     "training/texture.py:train_step": (83, 2),
-    "training/geometry.py:geometry_stage": (122, 7),
-    "training/geometry.py:train_geometry": (33, 9),
     "evaluation/suite.py:evaluate_all": (64, 10),
     "evaluation/utility.py:evaluate_arm": (41, 9),
     "evaluation/utility.py:evaluate_utility": (76, 11),

@@ -14,7 +14,7 @@ from synthmed.models.dcgan import GeometryConfig
 from synthmed.models.pix2pix import TextureConfig
 from synthmed.pipeline import SynthMedPipeline, TextureModel
 from synthmed.training.geometry import disc_on_left, train_geometry
-from synthmed.training.options import TrainOptions
+from synthmed.training.options import GeometryStageOptions, TrainOptions
 from synthmed.training.texture import train_texture
 
 RES = 32
@@ -30,7 +30,8 @@ def data() -> PreparedDataset:
 
 def _train(stage: str, data: PreparedDataset, out: Path, opts: TrainOptions, resume: bool):
     if stage == "geometry":  # noise schedule fixed, as a run records it in options.json
-        return train_geometry(data, out, GEO, opts, resume, noise_fade_steps=6)
+        fixed = GeometryStageOptions(noise_fade_steps=6)
+        return train_geometry(data, out, GEO, opts, resume, fixed)
     if stage == "texture-style":
         return train_texture(data, out, replace(TEX, style_dim=4), opts, resume)
     return train_texture(data, out, TEX, opts, resume)

@@ -1,8 +1,11 @@
-"""Options common to every training run (the loop, not the networks)."""
+"""Options of a training run: the loop's, common to every stage (:class:`TrainOptions`), and
+Stage I's loss weights and schedules (:class:`GeometryStageOptions`: what a run's
+``options.json`` records under "stage")."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 
 @dataclass
@@ -25,3 +28,28 @@ class TrainOptions:
     r1: float = 0.0  # R1 penalty weight (gamma) on the discriminator; 0 = off
     crop: int = 0  # Stage II / refiner: train on random crops of this side; 0 = whole images
     flip: bool = True  # random horizontal flips of real pairs (left/right eyes are mirrors)
+
+
+@dataclass
+class GeometryStageOptions:
+    """Stage I's discriminator noise and loss weights (also the single-GAN baseline's).
+
+    Real masks are exactly binary while the generator's tanh output is continuous, so the
+    discriminator's inputs are blurred and get instance noise (training/geometry.py).
+    """
+
+    # Std of the noise added to the discriminator's inputs at step 0, decreasing linearly to
+    # 0 at noise_fade_steps (0 = the plain DCGAN recipe).
+    instance_noise: float = 0.3
+    blur: bool = True  # blur the discriminator's inputs with a 3x3 binomial kernel
+    # When the noise reaches 0; None = the run's steps. Recorded with the run, so a resumed
+    # run keeps its schedule even when --steps grows.
+    noise_fade_steps: int | None = None
+    mode_seeking: float = 0.0  # weight of MSGAN's mode-seeking term (0 = off)
+
+    def recorded(self, steps: int) -> dict[str, Any]:
+        """What options.json holds under "stage" for a run of ``steps`` steps: the fade
+        resolved, so that a resumed run keeps it."""
+        fade = self.noise_fade_steps or steps
+        record = {"instance_noise": self.instance_noise, "blur": self.blur}
+        return record | {"noise_fade_steps": fade, "mode_seeking": self.mode_seeking}
