@@ -13,9 +13,6 @@ MAX_LINES, MAX_PARAMETERS = 80, 8
 # "module:function": (lines, parameters) as of the last change; they may only shrink.
 UNSPLIT = {
     "repository/app.py:create_app": (238, 1),  # routes as closures over the app's state
-    "training/texture.py:texture_stage": (247, 15),  # Stage II and the refiner in one
-    "training/texture.py:train_texture": (81, 17),  # loss weights as loose keywords
-    "training/texture.py:train_step": (83, 2),
     "evaluation/suite.py:evaluate_all": (64, 10),
     "evaluation/utility.py:evaluate_arm": (41, 9),
     "evaluation/utility.py:evaluate_utility": (76, 11),

@@ -45,7 +45,7 @@ from synthmed.device import native_bf16, pick_precision
 from synthmed.models.dcgan import GeometryConfig, MaskGenerator
 from synthmed.models.pix2pix import TextureConfig
 from synthmed.presets import preset
-from synthmed.training.options import GeometryStageOptions, TrainOptions
+from synthmed.training.options import GeometryStageOptions, TextureStageOptions, TrainOptions
 
 # (preset, precision override) timed for each resolution; "default/fp32" shows what a
 # machine without bfloat16 hardware gets. Stage I, whose targets are quality, not speed,
@@ -208,7 +208,7 @@ def recipe_case(name: str, stage: str, res: int, steps: int) -> dict[str, Any]:
             geometry = dict(preset(name, "geometry")["model"], resolution=cfg.coarse)
             stage_options["adapt_geometry"] = MaskGenerator(GeometryConfig(**geometry))
         target = "mask" if refine else "image"
-        st = texture_stage(data, cfg, opts, **stage_options, target=target)
+        st = texture_stage(data, cfg, opts, TextureStageOptions(**stage_options), target)
     gen = torch.Generator().manual_seed(0)
     st.train_step(gen, 1)  # warm-up
     t0 = time.perf_counter()
