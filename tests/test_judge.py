@@ -13,7 +13,7 @@ from synthmed.data.prepared import PreparedDataset
 from synthmed.data.sources import phantom_dataset
 from synthmed.models.pix2pix import TextureConfig
 from synthmed.training.judge import VesselJudge
-from synthmed.training.options import TrainOptions
+from synthmed.training.options import TextureStageOptions, TrainOptions
 from synthmed.training.texture import texture_stage, train_texture
 
 RES = 32
@@ -53,11 +53,11 @@ def test_judge_loss_reaches_the_images_not_the_judge(data: PreparedDataset) -> N
 
 def test_texture_with_judge_logs_and_resumes_exactly(data, tmp_path: Path) -> None:
     """The judge is trained once, saved in the checkpoint, and not retrained on --resume."""
-    kw = dict(judge_weight=5.0, judge_steps=10)
-    train_texture(data, tmp_path / "straight", TEX, OPTS, **kw)
+    judged = TextureStageOptions(judge_weight=5.0, judge_steps=10)
+    train_texture(data, tmp_path / "straight", TEX, OPTS, options=judged)
     half = replace(OPTS, steps=2, checkpoint_every=2)
-    train_texture(data, tmp_path / "split", TEX, half, **kw)
-    train_texture(data, tmp_path / "split", TEX, OPTS, resume=True, **kw)
+    train_texture(data, tmp_path / "split", TEX, half, options=judged)
+    train_texture(data, tmp_path / "split", TEX, OPTS, resume=True, options=judged)
     a = load_file(tmp_path / "straight/checkpoint.safetensors")
     b = load_file(tmp_path / "split/checkpoint.safetensors")
     assert any(k.startswith("module.judge.") for k in a) and a.keys() == b.keys()
@@ -72,7 +72,7 @@ def test_texture_with_judge_logs_and_resumes_exactly(data, tmp_path: Path) -> No
 def test_judge_is_for_images_only(data: PreparedDataset) -> None:
     cfg = TextureConfig(resolution=RES, ngf=8, ndf=8, max_channels=32, out_channels=1, coarse=8)
     with pytest.raises(ValueError, match="judge_weight"):
-        texture_stage(data, cfg, OPTS, target="mask", judge_weight=1.0)
+        texture_stage(data, cfg, OPTS, TextureStageOptions(judge_weight=1.0), target="mask")
 
 
 def test_judge_options_through_a_config_file(tmp_path: Path) -> None:

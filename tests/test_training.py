@@ -14,7 +14,7 @@ from synthmed.models.dcgan import GeometryConfig
 from synthmed.models.pix2pix import TextureConfig
 from synthmed.pipeline import SynthMedPipeline, TextureModel
 from synthmed.training.geometry import disc_on_left, train_geometry
-from synthmed.training.options import TrainOptions
+from synthmed.training.options import GeometryStageOptions, TrainOptions
 from synthmed.training.texture import train_texture
 
 RES = 32
@@ -30,7 +30,8 @@ def data() -> PreparedDataset:
 
 def _train(stage: str, data: PreparedDataset, out: Path, opts: TrainOptions, resume: bool):
     if stage == "geometry":  # noise schedule fixed, as a run records it in options.json
-        return train_geometry(data, out, GEO, opts, resume, noise_fade_steps=6)
+        fixed = GeometryStageOptions(noise_fade_steps=6)
+        return train_geometry(data, out, GEO, opts, resume, fixed)
     if stage == "texture-style":
         return train_texture(data, out, replace(TEX, style_dim=4), opts, resume)
     return train_texture(data, out, TEX, opts, resume)
@@ -182,3 +183,22 @@ def test_disc_on_left_finds_the_thick_vessels() -> None:
     mask[10, 30:62] = mask[50, 30:62] = mask[30, 40:62] = True  # thin vessels on the right
     left = disc_on_left(np.stack([mask, mask[:, ::-1]]))
     assert left.tolist() == [True, False]
+
+
+def test_stage_options_record_what_the_api_accepts() -> None:
+    """options.json's "stage" holds options that `train` (STAGE_OPTIONS) takes back, so that
+    a run's record stays a `train --config` file; each is a field of the stage's dataclass."""
+    from dataclasses import fields
+
+    from synthmed.training.api import STAGE_OPTIONS
+    from synthmed.training.options import TextureStageOptions
+
+    for stage, cls in [("geometry", GeometryStageOptions), ("refiner", TextureStageOptions)]:
+        assert set(STAGE_OPTIONS[stage]) <= {f.name for f in fields(cls)}
+    assert set(STAGE_OPTIONS["texture"]) <= {f.name for f in fields(TextureStageOptions)}
+    assert set(GeometryStageOptions().recorded(10)) == set(STAGE_OPTIONS["geometry"])
+    assert GeometryStageOptions().recorded(10)["noise_fade_steps"] == 10
+    adapting = TextureStageOptions(adapt_geometry="runs/geo", adapt_weight=5.0)
+    assert set(adapting.recorded(refine=True, style=False)) == set(STAGE_OPTIONS["refiner"])
+    styled = TextureStageOptions().recorded(refine=False, style=True)
+    assert set(styled) == set(STAGE_OPTIONS["texture"])

@@ -46,7 +46,7 @@ from synthmed.errors import EXIT_USER_ERROR, UserError
 from synthmed.models.dcgan import GeometryConfig, MaskGenerator
 from synthmed.models.pix2pix import TextureConfig
 from synthmed.presets import preset
-from synthmed.training.options import TrainOptions
+from synthmed.training.options import GeometryStageOptions, TextureStageOptions, TrainOptions
 
 # (preset, precision override) timed for each resolution; "default/fp32" shows what a
 # machine without bfloat16 hardware gets. Stage I, whose targets are quality, not speed,
@@ -99,7 +99,8 @@ def _stage(stage: str, res: int, name: str, precision: str | None, steps: int) -
         checkpoint_every=10**9,
     )
     if stage == "geometry":
-        st = geometry_stage(data, GeometryConfig(resolution=res, **p["model"]), opts, 0.3, True, 1)
+        cfg = GeometryConfig(resolution=res, **p["model"])
+        st = geometry_stage(data, cfg, opts, GeometryStageOptions(noise_fade_steps=1))
     else:
         st = texture_stage(data, TextureConfig(resolution=res, **p["model"]), opts)
     return st, opts
@@ -195,10 +196,9 @@ def recipe_case(name: str, stage: str, res: int, steps: int) -> dict[str, Any]:
     model = dict(p["model"])
     if stage == "geometry":
         model["resolution"] = min(model.get("resolution", res), res // 4)
-        fade = stage_options.pop("noise_fade_steps", recipe_steps)
-        noise, blur = stage_options.pop("instance_noise", 0.3), stage_options.pop("blur", True)
+        # Without the preset's noise_fade_steps, the noise fades over opts.steps: the recipe's.
         cfg = GeometryConfig(**model)
-        st = geometry_stage(data, cfg, opts, noise, blur, fade, **stage_options)
+        st = geometry_stage(data, cfg, opts, GeometryStageOptions(**stage_options))
     else:
         refine = stage == "refiner"
         if refine:
@@ -209,7 +209,7 @@ def recipe_case(name: str, stage: str, res: int, steps: int) -> dict[str, Any]:
             geometry = dict(preset(name, "geometry")["model"], resolution=cfg.coarse)
             stage_options["adapt_geometry"] = MaskGenerator(GeometryConfig(**geometry))
         target = "mask" if refine else "image"
-        st = texture_stage(data, cfg, opts, **stage_options, target=target)
+        st = texture_stage(data, cfg, opts, TextureStageOptions(**stage_options), target)
     gen = torch.Generator().manual_seed(0)
     st.train_step(gen, 1)  # warm-up
     t0 = time.perf_counter()

@@ -24,12 +24,12 @@ from synthmed.data.prepared import PreparedDataset
 from synthmed.errors import UserError
 from synthmed.models.dcgan import GeometryConfig
 from synthmed.models.pix2pix import TextureConfig
-from synthmed.training.options import TrainOptions
+from synthmed.training.options import GeometryStageOptions, TextureStageOptions, TrainOptions
 from synthmed.training.run import check_run_folder, resumed_options
 
 STAGES = ("geometry", "single", "refiner", "texture")
-# Loss weights and schedules of each stage (keyword arguments of train_geometry /
-# train_texture), recorded in options.json under "stage".
+# Loss weights and schedules of each stage (fields of GeometryStageOptions /
+# TextureStageOptions that apply to it), recorded in options.json under "stage".
 STAGE_OPTIONS = {
     "geometry": ("instance_noise", "blur", "mode_seeking", "noise_fade_steps"),
     "single": ("instance_noise", "blur", "mode_seeking", "noise_fade_steps"),
@@ -216,9 +216,10 @@ def train(
         from synthmed.training.geometry import train_geometry
 
         cfg = _geometry_config(stage, model, data)
-        return train_geometry(data, out, cfg, opts, resume, **stage_options)
+        return train_geometry(data, out, cfg, opts, resume, GeometryStageOptions(**stage_options))
     from synthmed.training.texture import train_texture
 
     cfg = _texture_config(stage, model, data, opts.crop)
     target = "mask" if stage == "refiner" else "image"
-    return train_texture(data, out, cfg, opts, resume, **stage_options, target=target)
+    options = TextureStageOptions(**stage_options)
+    return train_texture(data, out, cfg, opts, resume, options, target)
