@@ -292,6 +292,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"synthmed {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
 
+    _add_fit_parser(sub)
     _add_prepare_parser(sub)
 
     p = sub.add_parser("train", help="train one stage")
@@ -320,6 +321,31 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--device", default="auto")
     p.add_argument("--quick", action="store_true", help="a few steps only (smoke test)")
     return parser
+
+
+def _add_fit_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "fit",
+        help="the whole pipeline on your pairs in one command: plan, train, generate, evaluate",
+        description="Read DATA (any layout prepare reads), hold out part of it, time this "
+        "machine, plan resolution and steps for --budget, then train Stage I (and its "
+        "refiner where the masks need one), Stage II, generate a synthetic set and evaluate "
+        "it on the held-out pairs. The plan and every choice go to OUT/plan.json.",
+    )
+    p.add_argument("data", help="a dataset folder (DRIVE, images/ + masks/, prepared, ...)")
+    p.add_argument("--out", required=True, help="run folder (new, or the one to --resume)")
+    p.add_argument(
+        "--holdout", type=int, help="pairs held out for the evaluation (default: a fifth)"
+    )
+    p.add_argument("--budget", default="1h", help="time budget, e.g. 30m, 1h, 2h (default 1h)")
+    p.add_argument("--resume", action="store_true", help="continue a killed fit run")
+    p.add_argument("--device", default="auto", help="auto (default), cpu, cuda or cuda:N")
+    p.add_argument(
+        "--max-steps",
+        type=int,
+        help="cap every network's steps (a quick look or a smoke test; the figures then say "
+        "little)",
+    )
 
 
 def _train(args: argparse.Namespace) -> None:
@@ -452,6 +478,11 @@ def run(args: argparse.Namespace) -> int:
                 data.meta["split"] = args.role
             data.save(args.out)
             print(f"{len(data)} pairs at {data.resolution}x{data.resolution} written to {args.out}")
+    elif args.command == "fit":
+        from synthmed.fitting.run import fit
+
+        options = {"holdout": args.holdout, "budget": args.budget, "resume": args.resume}
+        fit(args.data, args.out, device=args.device, max_steps=args.max_steps, **options)
     elif args.command == "train":
         _train(args)
     elif args.command == "generate":

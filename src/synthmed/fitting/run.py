@@ -1,0 +1,279 @@
+"""Carry out a ``fit``: read the data, time the machine, plan, train, generate, evaluate.
+
+Each step leaves a mark that ``--resume`` trusts: the plan in ``plan.json`` (never made
+again on resume, so a resumed run finishes the plan it started), the split in ``data/``,
+a ``done`` file in each finished run folder (an unfinished one resumes from its
+checkpoint), the generated folders (written atomically), ``report/metrics.json``.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from synthmed.data.prepared import PreparedDataset
+from synthmed.data.profile import profile_masks
+from synthmed.data.sources import detect_layout, load_any, save_split, split_holdout
+from synthmed.errors import UserError
+from synthmed.files import read_json, write_json
+from synthmed.fitting.plan import DataSummary, Plan, StagePlan, make_plan, parse_duration
+
+TIMED_STEPS = 6  # steps run to time a stage; the rate is taken over the last half
+PROFILE_RES = 128  # masks are profiled at this size before the working size is known
+
+
+def fit(
+    data: str | Path,
+    out: str | Path,
+    *,
+    holdout: int | None = None,
+    budget: str | int = "1h",
+    resume: bool = False,
+    device: str = "auto",
+    max_steps: int | None = None,
+) -> Path:
+    """The whole pipeline on ``data`` (any layout ``synthmed prepare`` reads) into ``out``.
+
+    Holds out ``holdout`` pairs (default: a fifth, at least 1) in name order for the
+    evaluation, plans the run for ``budget`` (e.g. "1h", "30m") on this machine, prints
+    the plan and writes it to ``out/plan.json``, then trains, generates and evaluates.
+    ``max_steps`` caps every network's steps (a quick look, or a smoke test). Returns
+    ``out``; the report is ``out/report/report.html``.
+    """
+    out = Path(out)
+    started = time.perf_counter()
+    if (out / "plan.json").is_file():
+        if not resume:
+            raise UserError(f"{out}: holds a fit run; add --resume to continue it")
+        plan = _read_plan(out / "plan.json")
+        _say(f"resuming the plan in {out / 'plan.json'}")
+    else:
+        if out.exists() and any(out.iterdir()) and not (out / "timing").is_dir():
+            raise UserError(f"{out}: exists and is not empty; choose a new --out")
+        budget_s = parse_duration(budget) if isinstance(budget, str) else int(budget)
+        plan = _make_plan(Path(data), out, holdout, budget_s, device, started, max_steps)
+    _execute(plan, Path(data), out, device)
+    _say(f"done: {out / 'report' / 'report.html'}")
+    return out
+
+
+def _make_plan(
+    data: Path,
+    out: Path,
+    holdout: int | None,
+    budget_s: int,
+    device: str,
+    started: float,
+    max_steps: int | None,
+) -> Plan:
+    """Read and split the data, time each stage, plan; write the split and plan.json."""
+    probe = load_any(data, PROFILE_RES)
+    held = holdout if holdout is not None else max(1, len(probe) // 5)
+    train, _ = split_holdout(probe, held)
+    profile = profile_masks(train)
+    summary = DataSummary(
+        count=len(train),
+        holdout=held,
+        native_side=_native_side(probe),
+        channels=probe.channels,
+        mask_kind=profile.kind,
+        mask_figures=dict(profile.figures),
+    )
+    prepared = detect_layout(data) == "prepared"
+    if prepared:  # a prepared folder has one size: plan at it
+        summary.native_side = probe.resolution
+    _say(
+        f"data: {len(probe)} pairs ({summary.count} to train on, {held} held out), "
+        f"{summary.channels} channel(s), short side {summary.native_side} px, "
+        f"{profile.kind} masks"
+    )
+    timer = _Timer(data, out / "timing", held, device, probe if prepared else None)
+    plan = make_plan(summary, budget_s, time.perf_counter() - started, timer, max_steps)
+    shutil.rmtree(out / "timing", ignore_errors=True)
+    _print_plan(plan)
+    source = probe if prepared else load_any(data, plan.resolution)
+    train, held_out = split_holdout(source, held)
+    save_split({"train": train, "holdout": held_out}, out / "data")
+    write_json(out / "plan.json", plan.to_json() | {"source": str(data)})
+    return plan
+
+
+class _Timer:
+    """Seconds per training step of a stage on this machine: a few real steps, timed."""
+
+    def __init__(
+        self, data: Path, folder: Path, holdout: int, device: str, fixed: PreparedDataset | None
+    ):
+        self.data, self.folder, self.holdout, self.device = data, folder, holdout, device
+        self.cache: dict[int, PreparedDataset] = {}
+        self.fixed = fixed
+
+    def train_set(self, res: int) -> PreparedDataset:
+        if self.fixed is not None:
+            return split_holdout(self.fixed, self.holdout)[0]
+        if res not in self.cache:
+            self.cache[res] = split_holdout(load_any(self.data, res), self.holdout)[0]
+        return self.cache[res]
+
+    def __call__(self, stage: str, preset: str, options: dict[str, Any], res: int) -> float:
+        if stage == "segmenter":
+            return self.segmenter(res)
+        from synthmed.training.api import train
+
+        data = self.train_set(res)
+        run = self.folder / f"{stage}-{res}"
+        shutil.rmtree(run, ignore_errors=True)
+        extra: dict[str, Any] = {}
+        if stage == "refiner":
+            extra["adapt_geometry"] = self.folder / f"geometry-{res}"
+        quiet = {"log_every": 1, "grid_every": 10**6, "checkpoint_every": 10**6}
+        train(
+            stage,
+            data,
+            run,
+            preset,
+            steps=TIMED_STEPS,
+            device=self.device,
+            **quiet,
+            **options,
+            **extra,
+        )
+        rows = [json.loads(line) for line in (run / "stats.jsonl").read_text().splitlines()]
+        rates = [r["images_per_s"] for r in rows[TIMED_STEPS // 2 :]]
+        batch = rows[-1]["images"] / rows[-1]["step"]
+        seconds = batch / (sum(rates) / len(rates))
+        _say(f"  timed {stage} at {res} px: {seconds:.2f} s per step")
+        return seconds
+
+    def segmenter(self, res: int) -> float:
+        from synthmed.models.segmenter import budget_recipe, train_segmenter
+
+        data = self.train_set(res)
+        steps = 10
+        t0 = time.perf_counter()
+        train_segmenter(
+            [data], budget_recipe(steps, data.resolution), device=self.device, progress=False
+        )
+        seconds = (time.perf_counter() - t0) / steps
+        _say(f"  timed the segmenter at {data.resolution} px: {seconds:.3f} s per step")
+        return seconds
+
+
+def _execute(plan: Plan, data: Path, out: Path, device: str) -> None:
+    """Train every stage of the plan, generate, evaluate; skip what is already done."""
+    train_set = out / "data" / "train"
+    for name, stage in plan.stages.items():
+        _train(stage, train_set, out / "runs" / name, device, out)
+    _generate(plan, out, device)
+    if not (out / "report" / "metrics.json").is_file():
+        _evaluate(plan, out, device)
+
+
+def _train(stage: StagePlan, data: Path, run: Path, device: str, out: Path) -> None:
+    """One planned training run: skipped when finished, resumed when interrupted."""
+    from synthmed.training.api import train
+
+    if (run / "done").is_file():
+        return
+    resume = (run / "checkpoint.safetensors").is_file()
+    options = dict(stage.options)
+    if stage.stage == "refiner":
+        options["adapt_geometry"] = str(out / "runs" / "geometry")
+    _say(f"[{stage.stage}] {stage.steps} steps (about {stage.expected_s / 60:.0f} min)")
+    if resume:  # a resumed run keeps its own options; only the total steps and device
+        train(stage.stage, data, run, stage.preset, True, steps=stage.steps, device=device)
+    else:
+        shutil.rmtree(run, ignore_errors=True)  # a run killed before its first checkpoint
+        train(stage.stage, data, run, stage.preset, steps=stage.steps, device=device, **options)
+    (run / "done").write_text("finished\n")
+
+
+def _generate(plan: Plan, out: Path, device: str) -> None:
+    """The synthetic set (and the baseline's), unless already written."""
+    from synthmed.generation import generate
+    from synthmed.models.tree_repair import TreeRepair
+    from synthmed.pipeline import SynthMedPipeline
+
+    runs = out / "runs"
+    if not (out / "synthetic").is_dir():
+        repair = TreeRepair() if plan.data.mask_kind == "vessel" else None
+        refiner = runs / "refiner" if "refiner" in plan.stages else None
+        pipe = SynthMedPipeline.from_folders(
+            runs / "geometry", runs / "texture", refiner, repair, device=device
+        )
+        pipe.save(out / "pipeline")
+        _say(f"[generate] {plan.synthetic_pairs} pairs")
+        generate(pipe, out / "synthetic", plan.synthetic_pairs, command="synthmed fit")
+    if "single" in plan.stages and not (out / "synthetic-single").is_dir():
+        generate(runs / "single", out / "synthetic-single", plan.synthetic_pairs, device=device)
+
+
+def _evaluate(plan: Plan, out: Path, device: str) -> None:
+    """Utility, fidelity and samples of the synthetic set(s) against the held-out pairs."""
+    from synthmed.evaluation.api import FidelitySettings, ReportOptions, evaluate
+    from synthmed.evaluation.utility import UtilitySettings
+
+    sets = {"dual GAN": out / "synthetic"}
+    if (out / "synthetic-single").is_dir():
+        sets["single GAN"] = out / "synthetic-single"
+    utility = UtilitySettings(plan.segmenter_steps, seeds=plan.seeds, device=device)
+    runs = {name: out / "runs" / name for name in plan.stages}
+    _say(f"[evaluate] {len(sets)} set(s), segmenters of {plan.segmenter_steps} steps")
+    evaluate(
+        sets,
+        out / "data" / "train",
+        out / "data" / "holdout",
+        utility=utility,
+        fidelity=FidelitySettings(**_fidelity_steps(plan), device=device),
+        res=plan.resolution,
+        out=out / "report",
+        report=ReportOptions(runs=runs, command="synthmed fit"),
+    )
+
+
+def _fidelity_steps(plan: Plan) -> dict[str, int]:
+    """The feature encoder's and the mask critic's steps: their defaults unless capped."""
+    if not plan.max_steps:
+        return {}
+    return {"extractor_steps": plan.max_steps, "critic_steps": plan.max_steps}
+
+
+def _native_side(data: PreparedDataset) -> int:
+    """The smallest image's short side (the field of view's), in native pixels."""
+    sides = [min(t["crop"][2:]) for t in data.meta.get("transforms", []) if "crop" in t]
+    return min(sides) if sides else data.resolution
+
+
+def _read_plan(path: Path) -> Plan:
+    """``plan.json`` back into a :class:`Plan` (resume finishes the plan it started)."""
+    raw = read_json(path)
+    try:
+        raw.pop("source", None)
+        raw["data"] = DataSummary(**raw["data"])
+        raw["stages"] = {k: StagePlan(**v) for k, v in raw["stages"].items()}
+        raw["seeds"] = tuple(raw["seeds"])
+        return Plan(**raw)
+    except (KeyError, TypeError) as e:
+        raise UserError(f"{path}: not a plan written by synthmed fit ({e})") from None
+
+
+def _print_plan(plan: Plan) -> None:
+    """The plan as a person reads it: one line per stage, then the choices behind it."""
+    _say(f"plan for a budget of {plan.budget_s / 60:.0f} min at {plan.resolution} px:")
+    for s in plan.stages.values():
+        _say(
+            f"  {s.stage:9s} {s.steps:6d} steps x {s.seconds_per_step:.2f} s = "
+            f"{s.expected_s / 60:5.1f} min  ({s.preset} + {s.options})"
+        )
+    _say(f"  evaluation: segmenters of {plan.segmenter_steps} steps, seeds {list(plan.seeds)}")
+    _say(f"  expected in all: {plan.expected_s / 60:.0f} min")
+    for why in plan.choices:
+        _say(f"  - {why}")
+
+
+def _say(text: str) -> None:
+    print(f"fit: {text}", file=sys.stderr, flush=True)

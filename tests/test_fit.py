@@ -1,0 +1,121 @@
+"""``synthmed fit``: the plan from measured speeds and a budget, and the whole run end to end,
+resumed after a kill (issue 32)."""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from synthmed.errors import UserError
+from synthmed.fitting import run as fit_run
+from synthmed.fitting.plan import DataSummary, make_plan, parse_duration
+
+
+def _summary(kind: str, side: int = 565, channels: int = 3) -> DataSummary:
+    return DataSummary(count=15, holdout=5, native_side=side, channels=channels, mask_kind=kind)
+
+
+def _speed(pixels_per_s: float):
+    """A machine whose step time grows with the pixels a step sees (timed by a formula)."""
+
+    def timing(stage: str, preset: str, options: dict, res: int) -> float:
+        side = options.get("crop") or (res if stage in ("texture", "refiner", "segmenter") else 0)
+        side = side or options.get("resolution", res)
+        batch = 4 if stage in ("texture", "refiner") else 16
+        return batch * side * side / pixels_per_s
+
+    return timing
+
+
+def test_durations_read_as_people_write_them() -> None:
+    assert [parse_duration(t) for t in ("1h", "90m", "1h30m", "45s", "600")] == [
+        3600,
+        5400,
+        5400,
+        45,
+        600,
+    ]
+    for bad in ("soon", "0", "-1h", ""):
+        with pytest.raises(UserError, match="--budget"):
+            parse_duration(bad)
+
+
+def test_a_fast_machine_gets_the_drive512_layout_for_vessels() -> None:
+    plan = make_plan(_summary("vessel"), 2 * 3600, 30, _speed(5e6))
+    assert plan.resolution == 512
+    assert list(plan.stages) == ["geometry", "refiner", "texture", "single"]
+    assert plan.stages["geometry"].options["resolution"] == 128
+    assert plan.stages["texture"].options["crop"] == 256
+    assert all(s.steps <= {"geometry": 4000, "refiner": 1500, "texture": 9000, "single": 1000}[k]
+               for k, s in plan.stages.items())  # fmt: skip
+    assert plan.expected_s <= plan.budget_s
+
+
+def test_a_slow_machine_or_short_budget_plans_a_smaller_size_and_says_why() -> None:
+    fast = make_plan(_summary("vessel"), 3600, 30, _speed(5e6))
+    slow = make_plan(_summary("vessel"), 3600, 30, _speed(2e5))
+    assert slow.resolution < fast.resolution
+    assert any("trying a smaller size" in c for c in slow.choices)
+    assert "single" not in slow.stages  # one hour does not train the baseline
+    with pytest.raises(UserError, match="give a longer --budget"):
+        make_plan(_summary("vessel"), 300, 30, _speed(1e4))
+
+
+def test_compact_objects_get_no_refiner_and_no_colour_jitter_in_grayscale() -> None:
+    plan = make_plan(_summary("compact", side=811, channels=1), 3600, 30, _speed(5e6))
+    assert plan.resolution == 256 and "refiner" not in plan.stages
+    assert plan.stages["geometry"].options["resolution"] == 256
+    assert "color" not in plan.stages["texture"].options["augment"]
+    assert "compact objects" in plan.choices[0]
+
+
+def test_the_same_measurements_give_the_same_plan() -> None:
+    a = make_plan(_summary("vessel"), 3600, 30, _speed(1e6)).to_json()
+    assert a == make_plan(_summary("vessel"), 3600, 30, _speed(1e6)).to_json()
+    json.dumps(a)  # plan.json holds it as it is
+
+
+@pytest.fixture
+def phantom(tmp_path: Path) -> Path:
+    from synthmed.data.sources import phantom_dataset
+
+    phantom_dataset(10, 32, seed=0).save(tmp_path / "data")
+    return tmp_path / "data"
+
+
+@pytest.mark.slow
+def test_fit_end_to_end_then_resume_after_a_kill(
+    phantom: Path, tmp_path: Path, monkeypatch
+) -> None:
+    out = tmp_path / "run"
+
+    def killed(*args, **kwargs):
+        raise KeyboardInterrupt  # as if the run was killed while generating
+
+    monkeypatch.setattr(fit_run, "_generate", killed)
+    with pytest.raises(KeyboardInterrupt):
+        fit_run.fit(phantom, out, holdout=3, budget="20m", device="cpu", max_steps=2)
+    plan = json.loads((out / "plan.json").read_text())
+    assert plan["data"]["holdout"] == 3 and plan["resolution"] == 32
+    assert (out / "runs" / "texture" / "done").is_file()
+    stamp = (out / "runs" / "geometry" / "generator" / "model.safetensors").stat().st_mtime_ns
+    monkeypatch.undo()
+    with pytest.raises(UserError, match="--resume"):
+        fit_run.fit(phantom, out, device="cpu")
+    fit_run.fit(phantom, out, resume=True, device="cpu")
+    after = (out / "runs" / "geometry" / "generator" / "model.safetensors").stat().st_mtime_ns
+    assert after == stamp  # the finished stage was not trained again
+    metrics = json.loads((out / "report" / "metrics.json").read_text())
+    assert "dual GAN" in metrics["utility"]["f1_gain_over_real"]
+    assert (out / "report" / "report.html").is_file()
+    assert len(list((out / "synthetic" / "images").glob("*.png"))) == plan["synthetic_pairs"]
+
+
+def test_fit_refuses_a_bad_budget_in_one_line(phantom: Path, tmp_path: Path) -> None:
+    cmd = [sys.executable, "-m", "synthmed", "fit", str(phantom), "--out", str(tmp_path / "r")]
+    done = subprocess.run([*cmd, "--budget", "soon"], capture_output=True, text=True)
+    assert done.returncode == 2
+    assert done.stderr.strip().count("\n") == 0 and "--budget 'soon'" in done.stderr
+    assert not (tmp_path / "r").exists()
