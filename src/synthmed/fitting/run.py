@@ -52,7 +52,9 @@ def fit(
         plan = _read_plan(out / "plan.json")
         _say(f"resuming the plan in {out / 'plan.json'}")
     else:
-        if out.exists() and any(out.iterdir()) and not (out / "timing").is_dir():
+        # What a run killed before its plan was written leaves (made again from scratch).
+        leftovers = {"timing", "data"}
+        if out.exists() and any(p.name not in leftovers for p in out.iterdir()):
             raise UserError(f"{out}: exists and is not empty; choose a new --out")
         budget_s = parse_duration(budget) if isinstance(budget, str) else int(budget)
         plan = _make_plan(Path(data), out, holdout, budget_s, device, started, max_steps)
