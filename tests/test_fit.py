@@ -110,6 +110,8 @@ def test_fit_end_to_end_then_resume_after_a_kill(
     metrics = json.loads((out / "report" / "metrics.json").read_text())
     assert "dual GAN" in metrics["utility"]["f1_gain_over_real"]
     assert (out / "report" / "report.html").is_file()
+    times = json.loads((out / "times.json").read_text())
+    assert {"geometry", "texture", "generate", "evaluate"} <= set(times)
     assert len(list((out / "synthetic" / "images").glob("*.png"))) == plan["synthetic_pairs"]
 
 

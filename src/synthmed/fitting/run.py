@@ -12,6 +12,8 @@ import json
 import shutil
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -169,10 +171,25 @@ def _execute(plan: Plan, data: Path, out: Path, device: str) -> None:
     """Train every stage of the plan, generate, evaluate; skip what is already done."""
     train_set = out / "data" / "train"
     for name, stage in plan.stages.items():
-        _train(stage, train_set, out / "runs" / name, device, out)
-    _generate(plan, out, device)
+        with _timed(out, name):
+            _train(stage, train_set, out / "runs" / name, device, out)
+    with _timed(out, "generate"):
+        _generate(plan, out, device)
     if not (out / "report" / "metrics.json").is_file():
-        _evaluate(plan, out, device)
+        with _timed(out, "evaluate"):
+            _evaluate(plan, out, device)
+
+
+@contextmanager
+def _timed(out: Path, step: str) -> Iterator[None]:
+    """Add the wall-clock seconds of ``step`` to ``RUN/times.json`` (beside the plan's
+    expected times; a resumed step adds up over its sessions)."""
+    t0 = time.perf_counter()
+    yield
+    path = out / "times.json"
+    times = read_json(path) if path.is_file() else {}
+    times[step] = round(times.get(step, 0.0) + time.perf_counter() - t0, 1)
+    write_json(path, times)
 
 
 def _train(stage: StagePlan, data: Path, run: Path, device: str, out: Path) -> None:
