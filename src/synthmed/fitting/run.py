@@ -185,11 +185,13 @@ def _timed(out: Path, step: str) -> Iterator[None]:
     """Add the wall-clock seconds of ``step`` to ``RUN/times.json`` (beside the plan's
     expected times; a resumed step adds up over its sessions)."""
     t0 = time.perf_counter()
-    yield
-    path = out / "times.json"
-    times = read_json(path) if path.is_file() else {}
-    times[step] = round(times.get(step, 0.0) + time.perf_counter() - t0, 1)
-    write_json(path, times)
+    try:
+        yield
+    finally:  # an interrupted step's time counts too (not a SIGKILL's)
+        path = out / "times.json"
+        times = read_json(path) if path.is_file() else {}
+        times[step] = round(times.get(step, 0.0) + time.perf_counter() - t0, 1)
+        write_json(path, times)
 
 
 def _train(stage: StagePlan, data: Path, run: Path, device: str, out: Path) -> None:
