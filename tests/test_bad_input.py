@@ -275,6 +275,36 @@ def test_prepare_out_is_a_file(tmp_path: Path, capsys) -> None:
     run_bad(capsys, prepare("folder", root, out), out, tmp_path)
 
 
+def _modes(root: Path) -> dict[str, int]:
+    return {
+        os.path.relpath(os.path.join(d, n), root): os.stat(os.path.join(d, n)).st_mode & 0o777
+        for d, dirs, files in os.walk(root)
+        for n in dirs + files
+    }
+
+
+def test_written_files_get_ordinary_permissions(tmp_path: Path) -> None:
+    """Files written through the atomic helper get what an ordinary write gives them (0644
+    under umask 022, 0640 under 027), as images do, not the temporary file's 0600; folders
+    built beside and renamed likewise 0755, not 0700."""
+    from synthmed.files import write_json
+
+    root = make_folder(tmp_path / "ds")
+    old = os.umask(0o022)
+    try:
+        assert main([str(a) for a in prepare("folder", root, tmp_path / "one")]) == 0
+        assert _modes(tmp_path / "one") == {"arrays.npz": 0o644, "dataset.json": 0o644}
+        split = [*prepare("folder", root, tmp_path / "split"), "--holdout", "1"]
+        assert main([str(a) for a in split]) == 0
+        assert os.stat(tmp_path / "split").st_mode & 0o777 == 0o755
+        assert set(_modes(tmp_path / "split").values()) == {0o644, 0o755}
+        os.umask(0o027)
+        write_json(tmp_path / "private.json", {"a": 1})
+        assert os.stat(tmp_path / "private.json").st_mode & 0o777 == 0o640
+    finally:
+        os.umask(old)
+
+
 # ----------------------------------------------------------------------------- generate
 
 
