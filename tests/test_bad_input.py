@@ -275,6 +275,21 @@ def test_prepare_out_is_a_file(tmp_path: Path, capsys) -> None:
     run_bad(capsys, prepare("folder", root, out), out, tmp_path)
 
 
+@pytest.mark.parametrize("kind", ["label map", "photo"])
+def test_mask_not_two_valued(tmp_path: Path, capsys, kind: str) -> None:
+    """A label map of three classes or a photo given as a mask: no threshold makes it
+    right, so it is refused (a JPEG-saved two-valued mask only warns: test_readers)."""
+    root = make_folder(tmp_path / "ds")
+    if kind == "label map":
+        m = np.zeros((H, W), np.uint8)
+        m[:, 10:25], m[:, 25:] = 1, 2  # background, cell, nucleus
+    else:
+        m = _rgb()[..., 0]
+    bad = _save(root / "masks/b.png", m)
+    line = run_bad(capsys, prepare("folder", root, tmp_path / "out"), bad, tmp_path)
+    assert "not two-valued" in line and "grey levels" in line
+
+
 def _modes(root: Path) -> dict[str, int]:
     return {
         os.path.relpath(os.path.join(d, n), root): os.stat(os.path.join(d, n)).st_mode & 0o777

@@ -243,7 +243,8 @@ def test_prepare_folder_channels(tmp_path: Path, gray: bool, ext: str, channels:
 
 def test_prepare_folder_mixed_gray_and_rgb_is_rgb(tmp_path: Path) -> None:
     root = _make_folder(tmp_path / "ds", n=2, gray=True)
-    _save(root / "images/cell_9.png", np.full((H, W, 3), 7, np.uint8))
+    # A colour image: an RGB file whose three channels are equal counts as grayscale.
+    _save(root / "images/cell_9.png", np.full((H, W, 3), (7, 80, 200), np.uint8))
     _save(root / "masks/cell_9.png", _vessels(FOV))
     data = prepare_source("folder", root, RES)
     _check_prepared(data, 3, 3)
@@ -395,9 +396,10 @@ def test_jpeg_mask_warns_and_thresholds(tmp_path: Path) -> None:
 
 
 def test_three_grey_levels_warn_and_threshold_at_middle(tmp_path: Path) -> None:
+    """A few mid-grey pixels (an anti-aliased edge) are thresholded with a warning."""
     m = np.zeros((H, W), np.uint8)
-    m[:, 10:20] = 100  # below the middle of 0..255
-    m[:, 20:30] = 255
+    m[:, 10:12] = 100  # below the middle of 0..255; 5 % of the mask (at most 10 % pass)
+    m[:, 12:30] = 255
     path = _save(tmp_path / "mask.png", m)
     with pytest.warns(UserWarning, match=rf"{re.escape(str(path))}.*3 grey levels"):
         out = read_mask(path, (H, W))
@@ -464,3 +466,99 @@ def test_holdout_split_is_written_as_one_unit(tmp_path: Path, monkeypatch) -> No
     (out / "notes.txt").write_text("mine")
     with pytest.raises(UserError, match="notes.txt.*not only a split"):
         save_split(dict(zip(("train", "holdout"), second, strict=True)), out)
+
+
+# ----------------------------------------------------------------------------- labs' formats
+# Issue 32: data as labs have it: palette, RGBA, 16-bit, grey stored as RGB, non-square
+# frames, inverted masks, BU-BIL's published layout.
+
+
+def _cell(h: int = H, w: int = W, cy: float | None = None, cx: float | None = None) -> np.ndarray:
+    """A compact object (a 'cell'): a filled disc, a few per cent of the frame."""
+    return _disc(h / 2 if cy is None else cy, w / 2 if cx is None else cx, min(h, w) / 5, h, w)
+
+
+def _grey(seed: int, h: int = H, w: int = W) -> np.ndarray:
+    return np.random.default_rng(seed).integers(30, 220, (h, w), dtype=np.uint8)
+
+
+def test_palette_image_with_grey_palette_stays_single_channel(tmp_path: Path) -> None:
+    """BU-BIL's B02 is a palette image whose palette is grey: it joins an 8-bit grayscale
+    dataset as one channel, read through its palette."""
+    root = tmp_path / "ds"
+    grey = _grey(0)
+    pal = Image.fromarray(255 - grey).convert("P")  # index i -> grey 255 - i: not identity
+    pal.putpalette([v for i in range(256) for v in (255 - i,) * 3])
+    pal.putdata((255 - grey).ravel().tolist())
+    (root / "images").mkdir(parents=True)
+    pal.save(root / "images/a.png")
+    assert Image.open(root / "images/a.png").mode == "P"
+    _save(root / "images/b.png", _grey(1))
+    for s in "ab":
+        _save(root / "masks" / f"{s}.png", _cell().astype(np.uint8) * 255)
+    np.testing.assert_array_equal(read_image(root / "images/a.png", 1)[..., 0], grey)
+    data = prepare_source("folder", root, RES)
+    _check_prepared(data, 2, 1)
+
+
+def test_palette_mask(tmp_path: Path) -> None:
+    """A two-colour palette mask (index 1 drawn in red): the brighter colour is white."""
+    m = Image.fromarray(_cell().astype(np.uint8), mode="L").convert("P")
+    m.putpalette([0, 0, 0, 255, 0, 0] + [0, 0, 0] * 254)
+    m.putdata(_cell().astype(np.uint8).ravel().tolist())
+    m.save(tmp_path / "m.png")
+    assert Image.open(tmp_path / "m.png").mode == "P"
+    np.testing.assert_array_equal(read_mask(tmp_path / "m.png", (H, W)), _cell())
+
+
+def test_grey_stored_as_rgb_is_single_channel(tmp_path: Path) -> None:
+    root = tmp_path / "ds"
+    for s in "ab":
+        _save(root / "images" / f"{s}.png", np.repeat(_grey(ord(s))[..., None], 3, axis=2))
+        _save(root / "masks" / f"{s}.png", _cell().astype(np.uint8) * 255)
+    _check_prepared(prepare_source("folder", root, RES), 2, 1)
+
+
+def test_rgba_image_and_mask_drawn_on_a_transparent_layer(tmp_path: Path) -> None:
+    """RGBA images lose their alpha over black (transparent = black, like padding); a mask
+    drawn on a transparent layer is its alpha, whatever colour it was drawn in."""
+    rgb = _fundus(0, np.ones((H, W), bool))
+    alpha = np.full((H, W), 255, np.uint8)
+    alpha[:, :4] = 0  # a transparent strip
+    img = _save(tmp_path / "ds/images/a.png", np.dstack([rgb, alpha]))
+    assert Image.open(img).mode == "RGBA"
+    got = read_image(img, 3)
+    np.testing.assert_array_equal(got[:, 4:], rgb[:, 4:])
+    assert not got[:, :4].any()
+    drawn = np.zeros((H, W, 4), np.uint8)
+    drawn[_cell()] = (0, 0, 0, 255)  # black strokes on a transparent (black) layer
+    mask = _save(tmp_path / "ds/masks/a.png", drawn)
+    np.testing.assert_array_equal(read_mask(mask, (H, W)), _cell())
+    data = prepare_source("folder", tmp_path / "ds", RES)
+    _check_prepared(data, 1, 3)
+
+
+def test_opaque_rgba_mask_reads_like_rgb(tmp_path: Path) -> None:
+    m = np.zeros((H, W, 4), np.uint8)
+    m[..., 3] = 255
+    m[_cell()] = (255, 255, 255, 255)
+    path = _save(tmp_path / "m.png", m)
+    np.testing.assert_array_equal(read_mask(path, (H, W)), _cell())
+
+
+def test_sixteen_bit_png_image_and_mask(tmp_path: Path) -> None:
+    """16-bit PNGs (microscopy cameras): the image is scaled to its maximum; a 16-bit mask
+    of 0 / 65535 (or 0 / 1) is two-valued, not 'thresholded'."""
+    a = (_grey(0).astype(np.uint16) * 16) + 5  # 12-bit data in a 16-bit container
+    img = _save(tmp_path / "ds/images/a.png", a)
+    assert Image.open(img).mode.startswith("I")
+    got = read_image(img, 1)[..., 0].astype(int)
+    assert got.max() == 255 and np.abs(got - np.round(a / a.max() * 255)).max() <= 1
+    for value, name in ((65535, "a"), (1, "b")):
+        m = _save(tmp_path / f"ds/masks/{name}.png", _cell().astype(np.uint16) * value)
+        assert Image.open(m).mode.startswith("I")
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            np.testing.assert_array_equal(read_mask(m, (H, W)), _cell())
+    (tmp_path / "ds/masks/b.png").unlink()
+    _check_prepared(prepare_source("folder", tmp_path / "ds", RES), 1, 1)
