@@ -275,6 +275,16 @@ def test_prepare_out_is_a_file(tmp_path: Path, capsys) -> None:
     run_bad(capsys, prepare("folder", root, out), out, tmp_path)
 
 
+@pytest.mark.parametrize(("h", "w"), [(1, 1), (12, 40), (44, 15)])
+def test_tiny_image(tmp_path: Path, capsys, h: int, w: int) -> None:
+    """A 1x1 image used to be upscaled to --res without a word."""
+    root = make_folder(tmp_path / "ds")
+    bad = _save(root / "images/b.png", _rgb(h, w))
+    _save(root / "masks/b.png", _mask(h, w))
+    line = run_bad(capsys, prepare("folder", root, tmp_path / "out"), bad, tmp_path)
+    assert f"{w}x{h} pixels, too small" in line
+
+
 @pytest.mark.parametrize("kind", ["label map", "photo"])
 def test_mask_not_two_valued(tmp_path: Path, capsys, kind: str) -> None:
     """A label map of three classes or a photo given as a mask: no threshold makes it
@@ -288,6 +298,31 @@ def test_mask_not_two_valued(tmp_path: Path, capsys, kind: str) -> None:
     bad = _save(root / "masks/b.png", m)
     line = run_bad(capsys, prepare("folder", root, tmp_path / "out"), bad, tmp_path)
     assert "not two-valued" in line and "grey levels" in line
+
+
+def test_bubil_image_without_gold_standard(tmp_path: Path, capsys) -> None:
+    root = tmp_path / "BU-BIL"
+    for stem in ("B01", "B02"):
+        _save(root / "RawImages" / f"{stem}.png", _rgb()[..., 0])
+    _save(root / "GoldStandard/seg_B01.png", 255 - _mask())
+    bad = root / "RawImages/B02.png"
+    line = run_bad(capsys, prepare("bubil", root, tmp_path / "out"), bad, tmp_path)
+    assert "seg_B02" in line
+
+
+def test_folder_given_as_bubil(tmp_path: Path, capsys) -> None:
+    root = make_folder(tmp_path / "ds")
+    line = run_bad(capsys, prepare("bubil", root, tmp_path / "out"), root, tmp_path)
+    assert "RawImages/ and GoldStandard/" in line
+
+
+def test_bad_foreground_from_python(tmp_path: Path) -> None:
+    from synthmed.data.sources import prepare_source
+    from synthmed.errors import UserError
+
+    root = make_folder(tmp_path / "ds")
+    with pytest.raises(UserError, match="--foreground red: use one of white, black, auto"):
+        prepare_source("folder", root, RES, foreground="red")
 
 
 def _modes(root: Path) -> dict[str, int]:

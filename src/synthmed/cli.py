@@ -15,7 +15,7 @@ from synthmed.errors import EXIT_USER_ERROR, UserError
 # started with `synthmed serve` needs neither); tests/test_cli_e2e.py checks that they agree
 # with synthmed.data.sources.SOURCES, synthmed.device.PRECISIONS and
 # synthmed.training.losses.LOSSES.
-SOURCES = ("drive", "chase", "folder", "phantom")
+SOURCES = ("drive", "chase", "bubil", "folder", "phantom")
 PRECISIONS = ("auto", "fp32", "bf16")
 LOSSES = ("ns", "hinge", "lsgan")
 
@@ -110,6 +110,12 @@ def _add_prepare_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--split", default="training", help="DRIVE split under the root")
     p.add_argument("--n", type=int, default=64, help="phantom: number of images")
     p.add_argument("--seed", type=int, default=0, help="phantom: seed")
+    p.add_argument(
+        "--foreground",
+        choices=("white", "black", "auto"),
+        help="which mask value is the object: white (default; bubil: black, its masks are "
+        "inverted) or auto (the minority class over the whole dataset, said and recorded)",
+    )
     p.add_argument(
         "--holdout",
         type=int,
@@ -437,7 +443,9 @@ def run(args: argparse.Namespace) -> int:
             raise UserError("prepare: --holdout or --val / --test, not both")
         if args.role and (args.holdout or args.val or args.test):
             raise UserError("prepare: --role names an unsplit dataset; a split names its parts")
-        data = prepare_source(args.kind, args.path, res, args.split, args.n, args.seed)
+        data = prepare_source(
+            args.kind, args.path, res, args.split, args.n, args.seed, args.foreground
+        )
         if args.holdout or args.val or args.test:
             if args.holdout:
                 train, holdout = split_holdout(data, args.holdout)
