@@ -275,6 +275,72 @@ def test_prepare_out_is_a_file(tmp_path: Path, capsys) -> None:
     run_bad(capsys, prepare("folder", root, out), out, tmp_path)
 
 
+@pytest.mark.parametrize("res", ["0", "-64"])
+def test_resolution_zero_or_negative(tmp_path: Path, capsys, res: str) -> None:
+    """`--res 0` used to write the default resolution without a word."""
+    root = make_folder(tmp_path / "ds")
+    line = run_bad(capsys, prepare("folder", root, tmp_path / "out", res=res), res, tmp_path)
+    assert f"resolution {res} is not supported" in line
+
+
+@pytest.mark.parametrize(
+    ("flags", "named"),
+    [
+        (["--holdout", "0"], "--holdout 0"),
+        (["--holdout", "-1"], "--holdout -1"),
+        (["--holdout", "2"], "--holdout 2"),  # nothing left to train on
+        (["--val", "-1", "--test", "1"], "--val -1"),
+        (["--test", "-2"], "--test -2"),
+        (["--val", "0", "--test", "0"], "--val 0 --test 0"),
+        (["--val", "1", "--holdout", "1"], "--holdout or --val"),
+        (["--n", "5"], "--n is for the phantom only"),
+        (["--seed", "3"], "--seed is for the phantom only"),
+        (["--split", "test"], "--split is for drive only"),
+        (["--role", "test", "--test", "1"], "--role"),
+    ],
+)
+def test_nonsense_prepare_flags(tmp_path: Path, capsys, flags: list[str], named: str) -> None:
+    root = make_folder(tmp_path / "ds")
+    run_bad(capsys, [*prepare("folder", root, tmp_path / "out"), *flags], named, tmp_path)
+
+
+@pytest.mark.parametrize(
+    ("flags", "named"),
+    [
+        (["--n", "0"], "--n 0"),
+        (["--n", "-3"], "--n -3"),
+        (["--seed", "-1"], "--seed -1"),
+        (["--foreground", "black"], "--foreground"),
+    ],
+)
+def test_nonsense_phantom_flags(tmp_path: Path, capsys, flags: list[str], named: str) -> None:
+    argv = ["prepare", "phantom", "--res", RES, "--out", tmp_path / "out", *flags]
+    run_bad(capsys, argv, named, tmp_path)
+
+
+def test_phantom_takes_no_folder(tmp_path: Path, capsys) -> None:
+    root = make_folder(tmp_path / "ds")
+    run_bad(capsys, prepare("phantom", root, tmp_path / "out"), root, tmp_path)
+
+
+def test_prepare_into_non_empty_out(tmp_path: Path, capsys) -> None:
+    """As `generate` does: prepare never writes beside (or over) what a folder holds."""
+    root = make_folder(tmp_path / "ds")
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "notes.txt").write_text("keep me")
+    line = run_bad(capsys, prepare("folder", root, out), out, tmp_path)
+    assert "not empty" in line
+    line = run_bad(capsys, [*prepare("folder", root, out), "--holdout", "1"], out, tmp_path)
+    assert "not empty" in line
+
+
+def test_prepare_into_empty_out(tmp_path: Path) -> None:
+    root = make_folder(tmp_path / "ds")
+    (tmp_path / "out").mkdir()
+    assert main([str(a) for a in prepare("folder", root, tmp_path / "out")]) == 0
+
+
 @pytest.mark.parametrize(("h", "w"), [(1, 1), (12, 40), (44, 15)])
 def test_tiny_image(tmp_path: Path, capsys, h: int, w: int) -> None:
     """A 1x1 image used to be upscaled to --res without a word."""
