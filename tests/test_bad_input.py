@@ -511,6 +511,14 @@ def test_not_a_pipeline_folder(tmp_path: Path, capsys, comps: Path) -> None:
     run_bad(capsys, argv, comps / "pipeline.json", tmp_path)
 
 
+def test_pipeline_json_whose_stages_are_nonsense(tmp_path: Path, capsys, comps: Path) -> None:
+    """`{"stages": "banana"}` was once accepted and generation went ahead."""
+    (comps / "pipeline.json").write_text(json.dumps({"stages": "banana"}))
+    argv = ["generate", "--pipeline", comps, "--out", tmp_path / "out", "--device", "cpu"]
+    line = run_bad(capsys, argv, comps / "pipeline.json", tmp_path)
+    assert "'stages' must name geometry and texture" in line
+
+
 def test_generate_into_non_empty_out(tmp_path: Path, capsys, comps: Path) -> None:
     out = tmp_path / "out"
     out.mkdir()
