@@ -677,7 +677,7 @@ def test_jpeg_masks_warn_once_per_dataset(tmp_path: Path) -> None:
 
 def test_images_smaller_than_the_resolution_warn(tmp_path: Path) -> None:
     root = _make_folder(tmp_path / "ds", n=2)
-    with pytest.warns(UserWarning, match=r"2 of 2 images are smaller than --res 64.*1\.5x"):
+    with pytest.warns(UserWarning, match=r"2 of 2 images are smaller than 64x64.*1\.5x"):
         prepare_source("folder", root, 64)
 
 

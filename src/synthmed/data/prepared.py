@@ -301,7 +301,7 @@ def _report(pairs: list[PairPaths], decoded: list[_DecodedPair], setting: str, r
         p, d = min(small, key=lambda pd: pd[1].transform["side"])
         side = d.transform["side"]
         warnings.warn(
-            f"{p.image}: {len(small)} of {len(pairs)} images are smaller than --res {res} "
+            f"{p.image}: {len(small)} of {len(pairs)} images are smaller than {res}x{res} "
             f"(this one's field of view {side} px a side, upscaled {res / side:.1f}x); "
             "a lower --res keeps to the data's own detail",
             stacklevel=3,
