@@ -275,6 +275,152 @@ def test_prepare_out_is_a_file(tmp_path: Path, capsys) -> None:
     run_bad(capsys, prepare("folder", root, out), out, tmp_path)
 
 
+@pytest.mark.parametrize("res", ["0", "-64"])
+def test_resolution_zero_or_negative(tmp_path: Path, capsys, res: str) -> None:
+    """`--res 0` used to write the default resolution without a word."""
+    root = make_folder(tmp_path / "ds")
+    line = run_bad(capsys, prepare("folder", root, tmp_path / "out", res=res), res, tmp_path)
+    assert f"resolution {res} is not supported" in line
+
+
+@pytest.mark.parametrize(
+    ("flags", "named"),
+    [
+        (["--holdout", "0"], "--holdout 0"),
+        (["--holdout", "-1"], "--holdout -1"),
+        (["--holdout", "2"], "--holdout 2"),  # nothing left to train on
+        (["--val", "-1", "--test", "1"], "--val -1"),
+        (["--test", "-2"], "--test -2"),
+        (["--val", "0", "--test", "0"], "--val 0 --test 0"),
+        (["--val", "1", "--holdout", "1"], "--holdout or --val"),
+        (["--n", "5"], "--n is for the phantom only"),
+        (["--seed", "3"], "--seed is for the phantom only"),
+        (["--split", "test"], "--split is for drive only"),
+        (["--role", "test", "--test", "1"], "--role"),
+    ],
+)
+def test_nonsense_prepare_flags(tmp_path: Path, capsys, flags: list[str], named: str) -> None:
+    root = make_folder(tmp_path / "ds")
+    run_bad(capsys, [*prepare("folder", root, tmp_path / "out"), *flags], named, tmp_path)
+
+
+@pytest.mark.parametrize(
+    ("flags", "named"),
+    [
+        (["--n", "0"], "--n 0"),
+        (["--n", "-3"], "--n -3"),
+        (["--seed", "-1"], "--seed -1"),
+        (["--foreground", "black"], "--foreground"),
+    ],
+)
+def test_nonsense_phantom_flags(tmp_path: Path, capsys, flags: list[str], named: str) -> None:
+    argv = ["prepare", "phantom", "--res", RES, "--out", tmp_path / "out", *flags]
+    run_bad(capsys, argv, named, tmp_path)
+
+
+def test_phantom_takes_no_folder(tmp_path: Path, capsys) -> None:
+    root = make_folder(tmp_path / "ds")
+    run_bad(capsys, prepare("phantom", root, tmp_path / "out"), root, tmp_path)
+
+
+def test_prepare_into_non_empty_out(tmp_path: Path, capsys) -> None:
+    """As `generate` does: prepare never writes beside (or over) what a folder holds."""
+    root = make_folder(tmp_path / "ds")
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "notes.txt").write_text("keep me")
+    line = run_bad(capsys, prepare("folder", root, out), out, tmp_path)
+    assert "not empty" in line
+    line = run_bad(capsys, [*prepare("folder", root, out), "--holdout", "1"], out, tmp_path)
+    assert "not empty" in line
+
+
+def test_prepare_into_empty_out(tmp_path: Path) -> None:
+    root = make_folder(tmp_path / "ds")
+    (tmp_path / "out").mkdir()
+    assert main([str(a) for a in prepare("folder", root, tmp_path / "out")]) == 0
+
+
+@pytest.mark.parametrize(("h", "w"), [(1, 1), (12, 40), (44, 15)])
+def test_tiny_image(tmp_path: Path, capsys, h: int, w: int) -> None:
+    """A 1x1 image used to be upscaled to --res without a word."""
+    root = make_folder(tmp_path / "ds")
+    bad = _save(root / "images/b.png", _rgb(h, w))
+    _save(root / "masks/b.png", _mask(h, w))
+    line = run_bad(capsys, prepare("folder", root, tmp_path / "out"), bad, tmp_path)
+    assert f"{w}x{h} pixels, too small" in line
+
+
+@pytest.mark.parametrize("kind", ["label map", "photo"])
+def test_mask_not_two_valued(tmp_path: Path, capsys, kind: str) -> None:
+    """A label map of three classes or a photo given as a mask: no threshold makes it
+    right, so it is refused (a JPEG-saved two-valued mask only warns: test_readers)."""
+    root = make_folder(tmp_path / "ds")
+    if kind == "label map":
+        m = np.zeros((H, W), np.uint8)
+        m[:, 10:25], m[:, 25:] = 1, 2  # background, cell, nucleus
+    else:
+        m = _rgb()[..., 0]
+    bad = _save(root / "masks/b.png", m)
+    line = run_bad(capsys, prepare("folder", root, tmp_path / "out"), bad, tmp_path)
+    assert "not two-valued" in line and "grey levels" in line
+
+
+def test_bubil_image_without_gold_standard(tmp_path: Path, capsys) -> None:
+    root = tmp_path / "BU-BIL"
+    for stem in ("B01", "B02"):
+        _save(root / "RawImages" / f"{stem}.png", _rgb()[..., 0])
+    _save(root / "GoldStandard/seg_B01.png", 255 - _mask())
+    bad = root / "RawImages/B02.png"
+    line = run_bad(capsys, prepare("bubil", root, tmp_path / "out"), bad, tmp_path)
+    assert "seg_B02" in line
+
+
+def test_folder_given_as_bubil(tmp_path: Path, capsys) -> None:
+    root = make_folder(tmp_path / "ds")
+    line = run_bad(capsys, prepare("bubil", root, tmp_path / "out"), root, tmp_path)
+    assert "RawImages/ and GoldStandard/" in line
+
+
+def test_bad_foreground_from_python(tmp_path: Path) -> None:
+    from synthmed.data.sources import prepare_source
+    from synthmed.errors import UserError
+
+    root = make_folder(tmp_path / "ds")
+    with pytest.raises(UserError, match="--foreground red: use one of white, black, auto"):
+        prepare_source("folder", root, RES, foreground="red")
+
+
+def _modes(root: Path) -> dict[str, int]:
+    return {
+        os.path.relpath(os.path.join(d, n), root): os.stat(os.path.join(d, n)).st_mode & 0o777
+        for d, dirs, files in os.walk(root)
+        for n in dirs + files
+    }
+
+
+def test_written_files_get_ordinary_permissions(tmp_path: Path) -> None:
+    """Files written through the atomic helper get what an ordinary write gives them (0644
+    under umask 022, 0640 under 027), as images do, not the temporary file's 0600; folders
+    built beside and renamed likewise 0755, not 0700."""
+    from synthmed.files import write_json
+
+    root = make_folder(tmp_path / "ds")
+    old = os.umask(0o022)
+    try:
+        assert main([str(a) for a in prepare("folder", root, tmp_path / "one")]) == 0
+        assert _modes(tmp_path / "one") == {"arrays.npz": 0o644, "dataset.json": 0o644}
+        split = [*prepare("folder", root, tmp_path / "split"), "--holdout", "1"]
+        assert main([str(a) for a in split]) == 0
+        assert os.stat(tmp_path / "split").st_mode & 0o777 == 0o755
+        assert set(_modes(tmp_path / "split").values()) == {0o644, 0o755}
+        os.umask(0o027)
+        write_json(tmp_path / "private.json", {"a": 1})
+        assert os.stat(tmp_path / "private.json").st_mode & 0o777 == 0o640
+    finally:
+        os.umask(old)
+
+
 # ----------------------------------------------------------------------------- generate
 
 
@@ -363,6 +509,14 @@ def test_corrupt_weights(tmp_path: Path, capsys, comps: Path) -> None:
 def test_not_a_pipeline_folder(tmp_path: Path, capsys, comps: Path) -> None:
     argv = ["generate", "--pipeline", comps, "--out", tmp_path / "out", "--device", "cpu"]
     run_bad(capsys, argv, comps / "pipeline.json", tmp_path)
+
+
+def test_pipeline_json_whose_stages_are_nonsense(tmp_path: Path, capsys, comps: Path) -> None:
+    """`{"stages": "banana"}` was once accepted and generation went ahead."""
+    (comps / "pipeline.json").write_text(json.dumps({"stages": "banana"}))
+    argv = ["generate", "--pipeline", comps, "--out", tmp_path / "out", "--device", "cpu"]
+    line = run_bad(capsys, argv, comps / "pipeline.json", tmp_path)
+    assert "'stages' must name geometry and texture" in line
 
 
 def test_generate_into_non_empty_out(tmp_path: Path, capsys, comps: Path) -> None:

@@ -96,6 +96,8 @@ def test_prepare_three_way_split_records_roles(tmp_path: Path, capsys) -> None:
     }
     hashes = [set(provenance.image_hashes(p)) for p in parts.values()]
     assert not (hashes[0] & hashes[1] or hashes[0] & hashes[2] or hashes[1] & hashes[2])
+    # Into a new folder: prepare refuses a non-empty --out before looking at the counts.
+    argv[argv.index("--out") + 1] = str(tmp_path / "again")
     assert main([*argv, "--holdout", "2", "--test", "2"]) == 2
     assert main([*argv, "--val", "4", "--test", "4"]) == 2  # 1 left for training
     assert "--val 4 --test 4" in capsys.readouterr().err

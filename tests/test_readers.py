@@ -15,11 +15,18 @@ from pathlib import Path
 import numpy as np
 import pytest
 from PIL import Image
+from scipy import ndimage
 
 from synthmed.cli import main
 from synthmed.data.images import read_image, read_mask
 from synthmed.data.prepared import PreparedDataset, prepare_pairs
-from synthmed.data.readers import PairPaths, find_chase, find_drive, find_paired_folder
+from synthmed.data.readers import (
+    PairPaths,
+    find_bubil,
+    find_chase,
+    find_drive,
+    find_paired_folder,
+)
 from synthmed.data.sources import prepare_source
 
 H, W = 44, 40  # native size: height x width, non-square
@@ -243,7 +250,8 @@ def test_prepare_folder_channels(tmp_path: Path, gray: bool, ext: str, channels:
 
 def test_prepare_folder_mixed_gray_and_rgb_is_rgb(tmp_path: Path) -> None:
     root = _make_folder(tmp_path / "ds", n=2, gray=True)
-    _save(root / "images/cell_9.png", np.full((H, W, 3), 7, np.uint8))
+    # A colour image: an RGB file whose three channels are equal counts as grayscale.
+    _save(root / "images/cell_9.png", np.full((H, W, 3), (7, 80, 200), np.uint8))
     _save(root / "masks/cell_9.png", _vessels(FOV))
     data = prepare_source("folder", root, RES)
     _check_prepared(data, 3, 3)
@@ -395,9 +403,10 @@ def test_jpeg_mask_warns_and_thresholds(tmp_path: Path) -> None:
 
 
 def test_three_grey_levels_warn_and_threshold_at_middle(tmp_path: Path) -> None:
+    """A few mid-grey pixels (an anti-aliased edge) are thresholded with a warning."""
     m = np.zeros((H, W), np.uint8)
-    m[:, 10:20] = 100  # below the middle of 0..255
-    m[:, 20:30] = 255
+    m[:, 10:12] = 100  # below the middle of 0..255; 5 % of the mask (at most 10 % pass)
+    m[:, 12:30] = 255
     path = _save(tmp_path / "mask.png", m)
     with pytest.warns(UserWarning, match=rf"{re.escape(str(path))}.*3 grey levels"):
         out = read_mask(path, (H, W))
@@ -464,3 +473,278 @@ def test_holdout_split_is_written_as_one_unit(tmp_path: Path, monkeypatch) -> No
     (out / "notes.txt").write_text("mine")
     with pytest.raises(UserError, match="notes.txt.*not only a split"):
         save_split(dict(zip(("train", "holdout"), second, strict=True)), out)
+
+
+# ----------------------------------------------------------------------------- labs' formats
+# Issue 32: data as labs have it: palette, RGBA, 16-bit, grey stored as RGB, non-square
+# frames, inverted masks, BU-BIL's published layout.
+
+
+def _cell(h: int = H, w: int = W, cy: float | None = None, cx: float | None = None) -> np.ndarray:
+    """A compact object (a 'cell'): a filled disc, a few per cent of the frame."""
+    return _disc(h / 2 if cy is None else cy, w / 2 if cx is None else cx, min(h, w) / 5, h, w)
+
+
+def _grey(seed: int, h: int = H, w: int = W) -> np.ndarray:
+    return np.random.default_rng(seed).integers(30, 220, (h, w), dtype=np.uint8)
+
+
+def test_palette_image_with_grey_palette_stays_single_channel(tmp_path: Path) -> None:
+    """BU-BIL's B02 is a palette image whose palette is grey: it joins an 8-bit grayscale
+    dataset as one channel, read through its palette."""
+    root = tmp_path / "ds"
+    grey = _grey(0)
+    pal = Image.fromarray(255 - grey).convert("P")  # index i -> grey 255 - i: not identity
+    pal.putpalette([v for i in range(256) for v in (255 - i,) * 3])
+    pal.putdata((255 - grey).ravel().tolist())
+    (root / "images").mkdir(parents=True)
+    pal.save(root / "images/a.png")
+    assert Image.open(root / "images/a.png").mode == "P"
+    _save(root / "images/b.png", _grey(1))
+    for s in "ab":
+        _save(root / "masks" / f"{s}.png", _cell().astype(np.uint8) * 255)
+    np.testing.assert_array_equal(read_image(root / "images/a.png", 1)[..., 0], grey)
+    data = prepare_source("folder", root, RES)
+    _check_prepared(data, 2, 1)
+
+
+def test_palette_mask(tmp_path: Path) -> None:
+    """A two-colour palette mask (index 1 drawn in red): the brighter colour is white."""
+    m = Image.fromarray(_cell().astype(np.uint8), mode="L").convert("P")
+    m.putpalette([0, 0, 0, 255, 0, 0] + [0, 0, 0] * 254)
+    m.putdata(_cell().astype(np.uint8).ravel().tolist())
+    m.save(tmp_path / "m.png")
+    assert Image.open(tmp_path / "m.png").mode == "P"
+    np.testing.assert_array_equal(read_mask(tmp_path / "m.png", (H, W)), _cell())
+
+
+def test_grey_stored_as_rgb_is_single_channel(tmp_path: Path) -> None:
+    root = tmp_path / "ds"
+    for s in "ab":
+        _save(root / "images" / f"{s}.png", np.repeat(_grey(ord(s))[..., None], 3, axis=2))
+        _save(root / "masks" / f"{s}.png", _cell().astype(np.uint8) * 255)
+    _check_prepared(prepare_source("folder", root, RES), 2, 1)
+
+
+def test_rgba_image_and_mask_drawn_on_a_transparent_layer(tmp_path: Path) -> None:
+    """RGBA images lose their alpha over black (transparent = black, like padding); a mask
+    drawn on a transparent layer is its alpha, whatever colour it was drawn in."""
+    rgb = _fundus(0, np.ones((H, W), bool))
+    alpha = np.full((H, W), 255, np.uint8)
+    alpha[:, :4] = 0  # a transparent strip
+    img = _save(tmp_path / "ds/images/a.png", np.dstack([rgb, alpha]))
+    assert Image.open(img).mode == "RGBA"
+    got = read_image(img, 3)
+    np.testing.assert_array_equal(got[:, 4:], rgb[:, 4:])
+    assert not got[:, :4].any()
+    drawn = np.zeros((H, W, 4), np.uint8)
+    drawn[_cell()] = (0, 0, 0, 255)  # black strokes on a transparent (black) layer
+    mask = _save(tmp_path / "ds/masks/a.png", drawn)
+    np.testing.assert_array_equal(read_mask(mask, (H, W)), _cell())
+    data = prepare_source("folder", tmp_path / "ds", RES)
+    _check_prepared(data, 1, 3)
+
+
+def test_opaque_rgba_mask_reads_like_rgb(tmp_path: Path) -> None:
+    m = np.zeros((H, W, 4), np.uint8)
+    m[..., 3] = 255
+    m[_cell()] = (255, 255, 255, 255)
+    path = _save(tmp_path / "m.png", m)
+    np.testing.assert_array_equal(read_mask(path, (H, W)), _cell())
+
+
+def test_sixteen_bit_png_image_and_mask(tmp_path: Path) -> None:
+    """16-bit PNGs (microscopy cameras): the image is scaled to its maximum; a 16-bit mask
+    of 0 / 65535 (or 0 / 1) is two-valued, not 'thresholded'."""
+    a = (_grey(0).astype(np.uint16) * 16) + 5  # 12-bit data in a 16-bit container
+    img = _save(tmp_path / "ds/images/a.png", a)
+    assert Image.open(img).mode.startswith("I")
+    got = read_image(img, 1)[..., 0].astype(int)
+    assert got.max() == 255 and np.abs(got - np.round(a / a.max() * 255)).max() <= 1
+    for value, name in ((65535, "a"), (1, "b")):
+        m = _save(tmp_path / f"ds/masks/{name}.png", _cell().astype(np.uint16) * value)
+        assert Image.open(m).mode.startswith("I")
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            np.testing.assert_array_equal(read_mask(m, (H, W)), _cell())
+    (tmp_path / "ds/masks/b.png").unlink()
+    _check_prepared(prepare_source("folder", tmp_path / "ds", RES), 1, 1)
+
+
+@pytest.mark.parametrize(("h", "w"), [(30, 60), (60, 30)])
+def test_non_square_frame_keeps_aspect_and_its_fov_excludes_the_padding(
+    tmp_path: Path, h: int, w: int
+) -> None:
+    """A 2:1 frame is centred between black bands; the field of view is the frame, so the
+    bands never count as background (training and scoring look inside the FOV only); the
+    transform maps a prediction back onto the native frame."""
+    from synthmed.evaluation.protocol import to_native
+
+    root = tmp_path / "ds"
+    image = _grey(0, h, w) | 1  # no black pixel inside the frame
+    cell = _cell(h, w)
+    _save(root / "images/a.png", image)
+    _save(root / "masks/a.png", cell.astype(np.uint8) * 255)
+    data = prepare_source("folder", root, RES)
+    t = data.meta["transforms"][0]
+    assert t["native_size"] == [h, w] and t["crop"] == [0, 0, h, w] and t["side"] == 60
+    assert t["pad"] == ([15, 0] if h < w else [0, 15])
+    valid = np.zeros((RES, RES), bool)  # 15/60 and 45/60 of 32: rows (or columns) 8 to 23
+    if h < w:
+        valid[8:24] = True
+    else:
+        valid[:, 8:24] = True
+    np.testing.assert_array_equal(data.fov[0].astype(bool), valid)
+    assert not data.masks[0][~valid].any()
+    # The bands are black, but for the row next to the frame that resizing blends with it.
+    far = ~ndimage.binary_dilation(valid)
+    assert not data.images[0][far].any()
+    assert data.images[0][valid].min() > 0  # the frame itself fills the valid area
+    back = to_native(data.masks[0].astype(np.float32), t) >= 0.5
+    assert back.shape == (h, w)
+    assert 2 * (back & cell).sum() / (back.sum() + cell.sum()) > 0.85
+
+
+def _inverted_folder(root: Path, n: int = 3) -> Path:
+    """Cells drawn black on white (BU-BIL's convention), in 1-bit PNGs."""
+    for i in range(n):
+        _save(root / "images" / f"c{i}.png", _grey(i))
+        cell = _cell(cx=W / 2 + 3 * i)
+        Image.fromarray(~cell).convert("1").save(_parent(root / "masks" / f"c{i}.png"))
+    return root
+
+
+def test_inverted_masks_with_foreground_black(tmp_path: Path) -> None:
+    """--foreground black: the black cell is the object; the pair hashes equal those of the
+    same pairs with white cells, so an inverted copy of a dataset is still the same data."""
+    inverted = prepare_source("folder", _inverted_folder(tmp_path / "inv"), RES, foreground="black")
+    assert Image.open(tmp_path / "inv/masks/c0.png").mode == "1"
+    assert inverted.meta["foreground"] == {"setting": "black", "chosen": "black"}
+    assert all(t["foreground"] == "black" for t in inverted.meta["transforms"])
+    plain = tmp_path / "plain"
+    for i in range(3):
+        _save(plain / "images" / f"c{i}.png", _grey(i))
+        _save(plain / "masks" / f"c{i}.png", _cell(cx=W / 2 + 3 * i).astype(np.uint8) * 255)
+    white = prepare_source("folder", plain, RES)
+    assert white.meta["foreground"] == {"setting": "white", "chosen": "white"}
+    np.testing.assert_array_equal(inverted.masks, white.masks)
+    assert 0 < inverted.masks.mean() < 0.2
+    assert inverted.meta["hashes"] == white.meta["hashes"]
+
+
+def test_inverted_masks_by_default_warn_and_suggest_foreground(tmp_path: Path) -> None:
+    root = _inverted_folder(tmp_path / "inv")
+    with pytest.warns(UserWarning, match="more than half of every mask.*--foreground black"):
+        prepare_source("folder", root, RES)
+
+
+def test_auto_foreground_takes_the_minority_over_the_whole_dataset(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """auto: the minority class of all masks together (one mask may differ), said in one
+    line on stderr and recorded in dataset.json."""
+    root = _inverted_folder(tmp_path / "inv")
+    big = np.ones((H, W), bool)
+    big[: H // 4] = False  # this mask alone is mostly black-is-background: 75 % white...
+    Image.fromarray(~big).convert("1").save(root / "masks/c2.png")  # ...stored inverted
+    out = tmp_path / "prepared"
+    argv = ["prepare", "folder", str(root), "--res", str(RES), "--out", str(out)]
+    assert main([*argv, "--foreground", "auto"]) == 0
+    err = capsys.readouterr().err.splitlines()
+    assert len(err) == 1 and err[0].startswith("synthmed: foreground: auto chose black"), err
+    meta = json.loads((out / "dataset.json").read_text())
+    assert meta["foreground"] == {"setting": "auto", "chosen": "black"}
+    data = PreparedDataset.load(out)
+    assert data.masks[2].mean() > 0.5 > data.masks[0].mean()  # one polarity for all
+    plain = prepare_source("folder", _make_folder(tmp_path / "plain"), RES, foreground="auto")
+    assert plain.meta["foreground"] == {"setting": "auto", "chosen": "white"}
+    assert "auto chose white" in capsys.readouterr().err
+
+
+def test_jpeg_masks_warn_once_per_dataset(tmp_path: Path) -> None:
+    """Masks saved as JPEG: one warning naming the first file and how many more, not one
+    line per file."""
+    root = _make_folder(tmp_path / "ds", n=3)
+    for i in range(3):
+        (root / f"masks/cell_{i}.png").unlink()
+        _save(root / f"masks/cell_{i}.jpg", _vessels(FOV), quality=60)
+    with pytest.warns(UserWarning) as caught:
+        prepare_source("folder", root, RES)
+    grey = [str(w.message) for w in caught if "not binary" in str(w.message)]
+    assert len(grey) == 1
+    assert grey[0].startswith(str(root / "masks/cell_0.jpg")) and "2 other masks" in grey[0]
+
+
+def test_images_smaller_than_the_resolution_warn(tmp_path: Path) -> None:
+    root = _make_folder(tmp_path / "ds", n=2)
+    with pytest.warns(UserWarning, match=r"2 of 2 images are smaller than 64x64.*1\.5x"):
+        prepare_source("folder", root, 64)
+
+
+# ----------------------------------------------------------------------------- BU-BIL
+
+
+def make_bubil(root: Path) -> Path:
+    """BU-BIL's published layout in miniature: 8-bit grayscale B01, B03 and a larger palette
+    B02; 1-bit inverted gold standards (the cell black)."""
+    sizes = {"B01": (48, 60), "B02": (60, 76), "B03": (48, 60)}
+    for i, (stem, (h, w)) in enumerate(sizes.items()):
+        im = Image.fromarray(_grey(i, h, w))
+        (im.convert("P") if stem == "B02" else im).save(_parent(root / f"RawImages/{stem}.png"))
+        gold = Image.fromarray(~_cell(h, w)).convert("1")
+        gold.save(_parent(root / f"GoldStandard/seg_{stem}.png"))
+    (root / "README.md").write_text("BU-BIL in miniature\n")
+    return root
+
+
+def _parent(path: Path) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def test_find_bubil(tmp_path: Path) -> None:
+    root = make_bubil(tmp_path / "BU-BIL_Dataset1")
+    pairs = find_bubil(root)
+    assert [p.name for p in pairs] == ["B01", "B02", "B03"]
+    assert pairs[1] == PairPaths(
+        "B02", root / "RawImages/B02.png", root / "GoldStandard/seg_B02.png", None
+    )
+
+
+def test_prepare_bubil_reads_the_cell_as_foreground(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`prepare bubil`: inverted masks need no flag; the palette image joins as grey; every
+    frame is non-square, so its field of view is the frame without the bands."""
+    root = make_bubil(tmp_path / "BU-BIL_Dataset1")
+    assert Image.open(root / "RawImages/B02.png").mode == "P"
+    assert Image.open(root / "GoldStandard/seg_B01.png").mode == "1"
+    out = tmp_path / "prepared"
+    argv = ["prepare", "bubil", str(root), "--res", str(RES), "--out", str(out)]
+    assert main(argv) == 0
+    assert capsys.readouterr().err == ""  # nothing to warn about
+    data = PreparedDataset.load(out)
+    _check_prepared(data, 3, 1)
+    assert data.meta["foreground"] == {"setting": "black", "chosen": "black"}
+    assert data.meta["source"] == f"bubil:{root.resolve()}"
+    share = data.masks.sum() / data.fov.sum()
+    assert 0.05 < share < 0.2  # the cell, not the background
+    assert not data.fov[:, 0].any() and data.fov[:, RES // 2].all()  # bands above and below
+
+
+def test_bubil_is_detected_and_loaded_without_naming_it(tmp_path: Path) -> None:
+    from synthmed.data.sources import detect_layout, load_any
+
+    root = make_bubil(tmp_path / "BU-BIL_Dataset1")
+    assert detect_layout(root) == "bubil"
+    data = load_any(root, RES)
+    assert data.meta["foreground"]["chosen"] == "black" and len(data) == 3
+
+
+def test_bubil_foreground_can_be_overridden(tmp_path: Path) -> None:
+    root = make_bubil(tmp_path / "BU-BIL_Dataset1")
+    auto = prepare_source("bubil", root, RES, foreground="auto")
+    assert auto.meta["foreground"] == {"setting": "auto", "chosen": "black"}
+    with pytest.warns(UserWarning, match="more than half"):
+        white = prepare_source("bubil", root, RES, foreground="white")
+    assert white.masks.sum() > auto.masks.sum()

@@ -15,7 +15,7 @@ from synthmed.errors import EXIT_USER_ERROR, UserError
 # started with `synthmed serve` needs neither); tests/test_cli_e2e.py checks that they agree
 # with synthmed.data.sources.SOURCES, synthmed.device.PRECISIONS and
 # synthmed.training.losses.LOSSES.
-SOURCES = ("drive", "chase", "folder", "phantom")
+SOURCES = ("drive", "chase", "bubil", "folder", "phantom")
 PRECISIONS = ("auto", "fp32", "bf16")
 LOSSES = ("ns", "hinge", "lsgan")
 
@@ -106,10 +106,16 @@ def _add_prepare_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--res", type=int, help="working resolution (default 512, the paper's; phantom 64)"
     )
-    p.add_argument("--out", required=True, help="output folder")
-    p.add_argument("--split", default="training", help="DRIVE split under the root")
-    p.add_argument("--n", type=int, default=64, help="phantom: number of images")
-    p.add_argument("--seed", type=int, default=0, help="phantom: seed")
+    p.add_argument("--out", required=True, help="output folder (new, or an empty one)")
+    p.add_argument("--split", help="drive: the split under the root (default training)")
+    p.add_argument("--n", type=int, help="phantom: number of images (default 64)")
+    p.add_argument("--seed", type=int, help="phantom: seed (default 0)")
+    p.add_argument(
+        "--foreground",
+        choices=("white", "black", "auto"),
+        help="which mask value is the object: white (default; bubil: black, its masks are "
+        "inverted) or auto (the minority class over the whole dataset, said and recorded)",
+    )
     p.add_argument(
         "--holdout",
         type=int,
@@ -125,7 +131,6 @@ def _add_prepare_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--val",
         type=int,
-        default=0,
         metavar="N",
         help="three-way split: OUT/val gets N pairs for every choice (settings, presets), "
         "before the --test ones in name order",
@@ -133,7 +138,6 @@ def _add_prepare_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--test",
         type=int,
-        default=0,
         metavar="M",
         help="three-way split: OUT/test gets the last M pairs by name, to be scored once, at "
         "the end (OUT/train the rest; each part's dataset.json records its role)",
@@ -348,6 +352,57 @@ def _add_fit_parser(sub: argparse._SubParsersAction) -> None:
     )
 
 
+def _check_prepare_flags(args: argparse.Namespace) -> None:
+    """Refuse flags ``prepare`` would otherwise ignore or misread (a typo must not pass)."""
+    phantom = args.kind == "phantom"
+    if phantom and args.path is not None:
+        raise UserError(f"prepare phantom: takes no folder ({args.path}); the data is embedded")
+    if phantom and args.foreground is not None:
+        raise UserError("prepare phantom: --foreground is for masks read from files")
+    for flag, value in (("--n", args.n), ("--seed", args.seed)):
+        if value is not None and not phantom:
+            raise UserError(f"prepare {args.kind}: {flag} is for the phantom only")
+    if args.split is not None and args.kind != "drive":
+        raise UserError(f"prepare {args.kind}: --split is for drive only")
+    split = [f for f, v in (("--val", args.val), ("--test", args.test)) if v is not None]
+    if args.holdout is not None and split:
+        raise UserError("prepare: --holdout or --val / --test, not both")
+    if args.role and (args.holdout is not None or split):
+        raise UserError("prepare: --role names an unsplit dataset; a split names its parts")
+    out = Path(args.out)
+    if out.exists() and not out.is_dir():
+        raise UserError(f"{out}: exists and is not a folder")
+    if out.is_dir() and any(out.iterdir()):
+        raise UserError(f"{out}: folder exists and is not empty; choose another --out")
+
+
+def _prepare(args: argparse.Namespace) -> None:
+    """``synthmed prepare KIND PATH``: decode once, write one dataset or a split of it."""
+    from synthmed.data.sources import prepare_source, save_split, split_holdout, split_three
+
+    _check_prepare_flags(args)
+    # 0 is a resolution to refuse, not a request for the default (as `args.res or` made it).
+    res = args.res if args.res is not None else (64 if args.kind == "phantom" else 512)
+    n, seed = 64 if args.n is None else args.n, 0 if args.seed is None else args.seed
+    data = prepare_source(
+        args.kind, args.path, res, args.split or "training", n, seed, args.foreground
+    )
+    if args.holdout is not None:
+        train, holdout = split_holdout(data, args.holdout)
+        parts = {"train": train, "holdout": holdout}
+    elif args.val is not None or args.test is not None:
+        parts = split_three(data, args.val or 0, args.test or 0)
+    else:
+        if args.role:
+            data.meta["split"] = args.role
+        data.save(args.out)
+        print(f"{len(data)} pairs at {data.resolution}x{data.resolution} written to {args.out}")
+        return
+    save_split(parts, args.out)
+    counts = " + ".join(f"{len(v)} {k}" for k, v in parts.items())
+    print(f"{counts} pairs written to {args.out}/{{{','.join(parts)}}}")
+
+
 def _train(args: argparse.Namespace) -> None:
     """``synthmed train STAGE``: the flags as keyword arguments of :func:`synthmed.train`."""
     from synthmed.training.api import train
@@ -483,6 +538,8 @@ def run(args: argparse.Namespace) -> int:
 
         options = {"holdout": args.holdout, "budget": args.budget, "resume": args.resume}
         fit(args.data, args.out, device=args.device, max_steps=args.max_steps, **options)
+
+        _prepare(args)
     elif args.command == "train":
         _train(args)
     elif args.command == "generate":

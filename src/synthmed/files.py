@@ -13,11 +13,24 @@ from pathlib import Path
 from typing import Any
 
 
+def _umask() -> int:
+    """The process's file-creation mask.
+
+    Reading it means setting it, so it is put straight back; in between it is the usual
+    0o022, so a file another thread creates in that instant gets ordinary permissions.
+    """
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
 @contextmanager
 def atomic_path(path: str | Path) -> Iterator[Path]:
     """Yield a temporary path beside ``path``; rename it onto ``path`` only on success.
 
-    The rename is atomic on POSIX, so readers see either the old file or the new one.
+    The rename is atomic on POSIX, so readers see either the old file or the new one. The
+    file ends with the permissions an ordinary write would give it (0644 under the usual
+    umask), not the temporary file's private 0600: a lab's group must read what it wrote.
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -26,6 +39,7 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
     tmp_path = Path(tmp)
     try:
         yield tmp_path
+        os.chmod(tmp_path, 0o666 & ~_umask())  # what open(path, 'w') gives a new file
         os.replace(tmp_path, path)
     finally:
         if tmp_path.exists():
@@ -39,12 +53,15 @@ def atomic_folder(path: str | Path) -> Iterator[Path]:
 
     Readers see the old folder or the whole new one, never a part of it; between the two
     renames ``path`` is briefly absent. The caller decides whether replacing is allowed.
+    The folder ends with an ordinary folder's permissions (0755 under the usual umask), not
+    the temporary folder's private 0700.
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent))
     try:
         yield tmp
+        os.chmod(tmp, 0o777 & ~_umask())  # what mkdir gives a new folder
         old = None
         if path.exists():
             old = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".old", dir=path.parent))

@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import io
 import os
+import sys
+import warnings
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,7 +24,13 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 
-from synthmed.data.images import fov_from_image, is_grayscale_file, read_image, read_mask
+from synthmed.data.images import (
+    decode_mask,
+    fov_from_image,
+    is_grayscale_file,
+    read_image,
+    read_mask,
+)
 from synthmed.data.provenance import pair_hashes
 from synthmed.data.readers import PairPaths
 from synthmed.errors import UserError
@@ -30,6 +38,8 @@ from synthmed.files import atomic_write, read_json, write_json
 
 FORMAT_VERSION = 1
 SUPPORTED_RESOLUTIONS = (32, 64, 128, 256, 512, 1024)
+FOREGROUND_SETTINGS = ("white", "black", "auto")
+MIN_SIDE = 16  # smallest image side prepare accepts (pixels)
 
 
 @dataclass
@@ -131,48 +141,179 @@ def check_resolution(res: int) -> int:
     return res
 
 
+def square_transform(fov: np.ndarray) -> dict[str, Any]:
+    """How :func:`square_resize` frames an image: the field of view's bounding box (crop),
+    the padding that centres it in a square, and that square's side."""
+    rows, cols = np.flatnonzero(fov.any(axis=1)), np.flatnonzero(fov.any(axis=0))
+    top, bottom, left, right = rows[0], rows[-1] + 1, cols[0], cols[-1] + 1
+    h, w = bottom - top, right - left
+    side = max(h, w)
+    return {
+        "native_size": [int(fov.shape[0]), int(fov.shape[1])],
+        "crop": [int(top), int(left), int(h), int(w)],
+        "pad": [int((side - h) // 2), int((side - w) // 2)],
+        "side": int(side),
+    }
+
+
+def _squared(a: np.ndarray, t: dict[str, Any]) -> np.ndarray:
+    """``a`` cropped as ``t`` says and zero-padded to its square (aspect kept)."""
+    top, left, h, w = t["crop"]
+    pad_top, pad_left = t["pad"]
+    out = np.zeros((t["side"], t["side"]) + a.shape[2:], a.dtype)
+    out[pad_top : pad_top + h, pad_left : pad_left + w] = a[top : top + h, left : left + w]
+    return out
+
+
+def _resize_binary(a: np.ndarray, t: dict[str, Any], res: int) -> np.ndarray:
+    """A native binary array squared as ``t`` says and resized to ``res`` (uint8 0/1)."""
+    # Area-weighted coverage then threshold at one half: thin vessels survive in
+    # proportion to their width instead of flickering as with nearest-neighbour.
+    f = Image.fromarray(_squared(a, t).astype(np.float32))
+    return (np.asarray(f.resize((res, res), Image.Resampling.BOX)) >= 0.5).astype(np.uint8)
+
+
+def _resize_image(image: np.ndarray, t: dict[str, Any], res: int) -> np.ndarray:
+    """A native (H, W, C) uint8 image squared as ``t`` says and resized to ``res``."""
+    img = _squared(image, t)
+    pil = Image.fromarray(img[..., 0] if img.shape[2] == 1 else img)
+    img = np.asarray(pil.resize((res, res), Image.Resampling.BILINEAR), dtype=np.uint8)
+    return img.reshape(res, res, image.shape[2])
+
+
 def square_resize(
     image: np.ndarray, mask: np.ndarray, fov: np.ndarray, res: int
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, dict[str, Any]]:
     """Crop to the field of view, zero-pad to a square, resize to ``res``.
 
-    Returns the three arrays and the transform (crop box, padding, square side), which is
-    what it takes to map a prediction back onto the native image.
+    A non-square frame keeps its aspect: it is centred between black bands, and the bands
+    lie outside the returned field of view, so that padding never counts as background in
+    training or scoring. Returns the three arrays and the transform (crop box, padding,
+    square side), which is what it takes to map a prediction back onto the native image
+    (``synthmed.evaluation.protocol.to_native``).
     """
-    rows, cols = np.flatnonzero(fov.any(axis=1)), np.flatnonzero(fov.any(axis=0))
-    top, bottom, left, right = rows[0], rows[-1] + 1, cols[0], cols[-1] + 1
-    h, w = bottom - top, right - left
-    side = max(h, w)
-    pad_top, pad_left = (side - h) // 2, (side - w) // 2
+    t = square_transform(fov)
+    fov_r = _resize_binary(fov, t, res)
+    return _resize_image(image, t, res), _resize_binary(mask, t, res) * fov_r, fov_r, t
 
-    def square(a: np.ndarray) -> np.ndarray:
-        out = np.zeros((side, side) + a.shape[2:], a.dtype)
-        out[pad_top : pad_top + h, pad_left : pad_left + w] = a[top:bottom, left:right]
-        return out
 
-    img = square(image)
-    pil = Image.fromarray(img[..., 0] if img.shape[2] == 1 else img)
-    img = np.asarray(pil.resize((res, res), Image.Resampling.BILINEAR), dtype=np.uint8)
-    img = img.reshape(res, res, image.shape[2])
+@dataclass
+class _DecodedPair:
+    """One pair at working resolution, with its mask under both polarities until the
+    dataset's own is chosen (``auto`` decides over the whole dataset)."""
 
-    def resize_binary(a: np.ndarray) -> np.ndarray:
-        # Area-weighted coverage then threshold at one half: thin vessels survive in
-        # proportion to their width instead of flickering as with nearest-neighbour.
-        f = Image.fromarray(square(a).astype(np.float32))
-        return (np.asarray(f.resize((res, res), Image.Resampling.BOX)) >= 0.5).astype(np.uint8)
+    image: np.ndarray
+    fov: np.ndarray
+    masks: dict[str, np.ndarray]  # "white" / "black" -> (res, res) uint8, inside the FOV
+    hashes: dict[str, dict[str, str]]  # the pair's content hashes under either polarity
+    transform: dict[str, Any]
+    white: int  # white mask pixels inside the native field of view
+    fov_pixels: int
+    levels: int  # distinct values in the mask file (more than 2: thresholded)
 
-    transform = {
-        "native_size": [int(image.shape[0]), int(image.shape[1])],
-        "crop": [int(top), int(left), int(h), int(w)],
-        "pad": [int(pad_top), int(pad_left)],
-        "side": int(side),
-    }
-    fov_r = resize_binary(fov)
-    return img, resize_binary(mask) * fov_r, fov_r, transform
+    def share(self, foreground: str) -> float:
+        """The share of the native field of view that is foreground under ``foreground``."""
+        fg = self.white if foreground == "white" else self.fov_pixels - self.white
+        return fg / self.fov_pixels
+
+
+def _decode_pair(p: PairPaths, channels: int, res: int, fov_from_photo: bool) -> _DecodedPair:
+    """Decode one pair's files, check them, and bring them to ``res`` (both polarities)."""
+    image = read_image(p.image, channels)
+    shape = image.shape[:2]
+    if min(shape) < MIN_SIDE:
+        # Upscaling a few pixels to --res invents everything the networks would learn.
+        raise UserError(
+            f"{p.image}: image is {shape[1]}x{shape[0]} pixels, too small to learn from "
+            f"(at least {MIN_SIDE} a side)"
+        )
+    mask = decode_mask(p.mask, shape, "mask")
+    if p.fov is not None:
+        fov = read_mask(p.fov, shape, "field-of-view mask")
+    elif fov_from_photo:
+        fov = fov_from_image(image)
+    else:
+        fov = np.ones(shape, bool)
+    if not fov.any():
+        raise UserError(f"{p.fov or p.image}: field of view is empty")
+    t = square_transform(fov)
+    fov_r = _resize_binary(fov, t, res)
+    # The native masks are not cut to the FOV before hashing (as before polarity existed,
+    # so re-preparing a dataset keeps its hashes); the resized ones are cut by fov_r.
+    native = {"white": mask.white, "black": ~mask.white}
+    # Absolute paths: the evaluation reads the native files again, maybe from another
+    # working directory than the one ``prepare`` ran in.
+    files = {"image": _absolute(p.image), "mask": _absolute(p.mask)}
+    if p.fov is not None:
+        files["fov"] = _absolute(p.fov)
+    return _DecodedPair(
+        image=_resize_image(image, t, res),
+        fov=fov_r,
+        masks={c: _resize_binary(m, t, res) * fov_r for c, m in native.items()},
+        hashes={c: pair_hashes(image, m) for c, m in native.items()},
+        transform=dict(t, **files),
+        white=int((mask.white & fov).sum()),
+        fov_pixels=int(fov.sum()),
+        levels=mask.levels,
+    )
+
+
+def choose_foreground(setting: str, white: int, total: int) -> str:
+    """The polarity ``setting`` ("white", "black" or "auto") means for masks holding
+    ``white`` white pixels of ``total``: auto takes the minority class (white on a tie)."""
+    if setting not in FOREGROUND_SETTINGS:
+        raise UserError(f"--foreground {setting}: use one of {', '.join(FOREGROUND_SETTINGS)}")
+    if setting != "auto":
+        return setting
+    return "white" if 2 * white <= total else "black"
+
+
+def _report(pairs: list[PairPaths], decoded: list[_DecodedPair], setting: str, res: int) -> None:
+    """Say what prepare had to decide or guess: once per dataset, not once per file."""
+    chosen = decoded[0].transform["foreground"]
+    shares = [d.share(chosen) for d in decoded]
+    if setting == "auto":
+        overall = sum(d.fov_pixels * s for d, s in zip(decoded, shares, strict=True))
+        overall /= sum(d.fov_pixels for d in decoded)
+        print(
+            f"synthmed: foreground: auto chose {chosen}, the minority class "
+            f"({overall:.1%} of the masks' pixels)",
+            file=sys.stderr,
+        )
+    elif min(shares) > 0.5:
+        other = "black" if chosen == "white" else "white"
+        warnings.warn(
+            f"the foreground ({chosen}) covers more than half of every mask ({min(shares):.0%}"
+            f" to {max(shares):.0%}): inverted masks? try --foreground {other} or auto",
+            stacklevel=3,
+        )
+    grey = [(p, d) for p, d in zip(pairs, decoded, strict=True) if d.levels > 2]
+    if grey:
+        p, d = grey[0]
+        more = f" (and {len(grey) - 1} other masks likewise)" if len(grey) > 1 else ""
+        warnings.warn(
+            f"{p.mask}: mask is not binary ({d.levels} grey levels, as JPEG saves masks); "
+            f"thresholded at the middle of its range{more}",
+            stacklevel=3,
+        )
+    small = [(p, d) for p, d in zip(pairs, decoded, strict=True) if d.transform["side"] < res]
+    if small:
+        p, d = min(small, key=lambda pd: pd[1].transform["side"])
+        side = d.transform["side"]
+        warnings.warn(
+            f"{p.image}: {len(small)} of {len(pairs)} images are smaller than {res}x{res} "
+            f"(this one's field of view {side} px a side, upscaled {res / side:.1f}x); "
+            "a lower --res keeps to the data's own detail",
+            stacklevel=3,
+        )
 
 
 def prepare_pairs(
-    pairs: list[PairPaths], res: int, source: str, fov_from_photo: bool = False
+    pairs: list[PairPaths],
+    res: int,
+    source: str,
+    fov_from_photo: bool = False,
+    foreground: str = "white",
 ) -> PreparedDataset:
     """Decode every pair once and build the in-memory prepared dataset.
 
@@ -182,38 +323,32 @@ def prepare_pairs(
         source: free text recorded in ``dataset.json`` (reader name and path).
         fov_from_photo: derive the field of view from the photo's dark surround when a pair
             has no FOV file (fundus datasets); otherwise the whole image is the FOV.
+        foreground: which mask value is the object: "white", "black" (inverted masks) or
+            "auto" (the minority class over the whole dataset, said in one line on stderr).
+            Recorded in ``dataset.json`` as ``{"setting": ..., "chosen": ...}``.
     """
     check_resolution(res)
+    choose_foreground(foreground, 0, 0)  # refuse a bad setting before decoding anything
     if not pairs:
         raise UserError(f"{source}: empty dataset")
     channels = 1 if all(is_grayscale_file(p.image) for p in pairs) else 3
-    images, masks, fovs, transforms, hashes = [], [], [], [], []
-    for p in pairs:
-        image = read_image(p.image, channels)
-        shape = image.shape[:2]
-        mask = read_mask(p.mask, shape, "mask")
-        if p.fov is not None:
-            fov = read_mask(p.fov, shape, "field-of-view mask")
-        elif fov_from_photo:
-            fov = fov_from_image(image)
-        else:
-            fov = np.ones(shape, bool)
-        if not fov.any():
-            raise UserError(f"{p.fov or p.image}: field of view is empty")
-        img, m, f, t = square_resize(image, mask, fov, res)
-        hashes.append(pair_hashes(image, mask))
-        images.append(img)
-        masks.append(m)
-        fovs.append(f)
-        # Absolute paths: the evaluation reads the native files again, maybe from another
-        # working directory than the one ``prepare`` ran in.
-        files = {"image": _absolute(p.image), "mask": _absolute(p.mask)}
-        if p.fov is not None:
-            files["fov"] = _absolute(p.fov)
-        transforms.append(dict(t, **files))
-    meta = {"source": source, "transforms": transforms, "hashes": hashes}
-    names = [p.name for p in pairs]
-    return PreparedDataset(np.stack(images), np.stack(masks), np.stack(fovs), names, meta)
+    decoded = [_decode_pair(p, channels, res, fov_from_photo) for p in pairs]
+    white, total = sum(d.white for d in decoded), sum(d.fov_pixels for d in decoded)
+    chosen = choose_foreground(foreground, white, total)
+    for d in decoded:
+        # Per sample too: a transform is what maps a sample back onto its native files.
+        d.transform["foreground"] = chosen
+    _report(pairs, decoded, foreground, res)
+    meta = {
+        "source": source,
+        "transforms": [d.transform for d in decoded],
+        "hashes": [d.hashes[chosen] for d in decoded],
+        "foreground": {"setting": foreground, "chosen": chosen},
+    }
+    images = np.stack([d.image for d in decoded])
+    masks = np.stack([d.masks[chosen] for d in decoded])
+    fovs = np.stack([d.fov for d in decoded])
+    return PreparedDataset(images, masks, fovs, [p.name for p in pairs], meta)
 
 
 def _absolute(path: str | Path) -> str:

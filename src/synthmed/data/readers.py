@@ -5,6 +5,9 @@ Supported layouts:
 * DRIVE (official): ``training/images/21_training.tif``, ``training/1st_manual/21_manual1.gif``,
   ``training/mask/21_training_mask.gif``; likewise ``test/`` (or ``testing/``) with ``01_test.tif``.
 * CHASE_DB1: ``Image_01L.jpg`` beside ``Image_01L_1stHO.png`` (no field-of-view masks shipped).
+* BU-BIL (Boston University Biomedical Image Library, as published): ``RawImages/B01.png``
+  with ``GoldStandard/seg_B01.png``; its masks are inverted (the cell is black), which
+  :data:`LAYOUT_FOREGROUND` records for ``prepare``.
 * A generic paired folder: ``images/``, ``masks/``, optional ``fov/``, matched by file stem,
   so other domains (cell microscopy, ...) fit.
 
@@ -94,6 +97,21 @@ def find_chase(root: str | Path) -> list[PairPaths]:
     return _nonempty(pairs, root, "CHASE_DB1 images (Image_NNL.jpg)")
 
 
+def find_bubil(root: str | Path) -> list[PairPaths]:
+    """Pair BU-BIL files: ``RawImages/X.png`` with its gold standard ``GoldStandard/seg_X.png``."""
+    root = _require_dir(Path(root))
+    images_dir, masks_dir = root / "RawImages", root / "GoldStandard"
+    if not images_dir.is_dir() or not masks_dir.is_dir():
+        raise UserError(f"{root}: not a BU-BIL folder (expected RawImages/ and GoldStandard/)")
+    pairs = []
+    for image in _image_files(images_dir):
+        mask = _find_stem(masks_dir, f"seg_{image.stem}")
+        if mask is None:
+            raise UserError(f"{image}: no gold standard {masks_dir}/seg_{image.stem}.png")
+        pairs.append(PairPaths(image.stem, image, mask, None))
+    return _nonempty(pairs, images_dir, "BU-BIL images (RawImages/Bnn.png)")
+
+
 def find_paired_folder(root: str | Path) -> list[PairPaths]:
     """Pair ``images/X.*`` with ``masks/X.*`` (and ``fov/X.*`` when that folder exists)."""
     root = _require_dir(Path(root))
@@ -127,4 +145,13 @@ def _find_stem(folder: Path, stem: str) -> Path | None:
     return None
 
 
-READERS = {"drive": find_drive, "chase": find_chase, "folder": find_paired_folder}
+READERS = {
+    "drive": find_drive,
+    "chase": find_chase,
+    "bubil": find_bubil,
+    "folder": find_paired_folder,
+}
+# Which mask value is the object in a layout as published, when --foreground is not given.
+LAYOUT_FOREGROUND = {"drive": "white", "chase": "white", "bubil": "black", "folder": "white"}
+# Layouts of fundus photographs: without a field-of-view file, the FOV is the photo's disc.
+FUNDUS_LAYOUTS = ("drive", "chase")

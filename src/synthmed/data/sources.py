@@ -8,11 +8,11 @@ import numpy as np
 
 from synthmed.data.prepared import PreparedDataset, check_resolution, prepare_pairs, square_resize
 from synthmed.data.provenance import pair_hashes
-from synthmed.data.readers import find_chase, find_drive, find_paired_folder
+from synthmed.data.readers import FUNDUS_LAYOUTS, LAYOUT_FOREGROUND, READERS, find_drive
 from synthmed.errors import UserError
 from synthmed.files import atomic_folder
 
-SOURCES = ("drive", "chase", "folder", "phantom")
+SOURCES = ("drive", "chase", "bubil", "folder", "phantom")
 
 
 def prepare_source(
@@ -22,32 +22,36 @@ def prepare_source(
     split: str = "training",
     n: int = 64,
     seed: int = 0,
+    foreground: str | None = None,
 ) -> PreparedDataset:
     """Decode a dataset once into a :class:`PreparedDataset` at resolution ``res``.
 
     Args:
-        kind: "drive", "chase", "folder" (generic images/ + masks/ [+ fov/]) or "phantom".
+        kind: "drive", "chase", "bubil" (BU-BIL's RawImages/ + GoldStandard/), "folder"
+            (generic images/ + masks/ [+ fov/]) or "phantom".
         path: dataset folder (ignored for the phantom).
         res: working resolution.
         split: DRIVE split ("training", "test"/"testing") when ``path`` is the DRIVE root.
         n, seed: number of phantom triples and their seed.
+        foreground: which mask value is the object: "white", "black" or "auto" (the
+            minority class); None takes the layout's own (BU-BIL's masks are inverted: black).
     """
     check_resolution(res)
     if kind == "phantom":
         return phantom_dataset(n, res, seed)
+    if kind not in READERS:
+        raise UserError(f"unknown dataset kind {kind!r} (use one of {', '.join(SOURCES)})")
     if path is None:
         raise UserError(f"prepare {kind}: a dataset folder is required")
-    if kind == "drive":
-        pairs = find_drive(path, split)
-    elif kind == "chase":
-        pairs = find_chase(path)
-    elif kind == "folder":
-        pairs = find_paired_folder(path)
-    else:
-        raise UserError(f"unknown dataset kind {kind!r} (use one of {', '.join(SOURCES)})")
-    # Fundus datasets without FOV masks (CHASE_DB1) take the photo's non-black disc.
+    pairs = find_drive(path, split) if kind == "drive" else READERS[kind](path)
+    # Fundus datasets without FOV masks (CHASE_DB1) take the photo's non-black disc;
+    # elsewhere (microscopy, ...) the whole frame is the field of view.
     return prepare_pairs(
-        pairs, res, f"{kind}:{Path(path).resolve()}", fov_from_photo=kind != "folder"
+        pairs,
+        res,
+        f"{kind}:{Path(path).resolve()}",
+        fov_from_photo=kind in FUNDUS_LAYOUTS,
+        foreground=foreground or LAYOUT_FOREGROUND[kind],
     )
 
 
@@ -57,6 +61,8 @@ def phantom_dataset(n: int, res: int, seed: int = 0) -> PreparedDataset:
 
     if n < 1:
         raise UserError(f"--n {n}: need at least one phantom")
+    if seed < 0:
+        raise UserError(f"--seed {seed}: must be 0 or more")
     images, masks, fovs, transforms, hashes = [], [], [], [], []
     for s in phantom_samples(n, res, seed):
         img, m, f, t = square_resize(s.image, s.vessels, s.fov, res)
@@ -71,7 +77,7 @@ def phantom_dataset(n: int, res: int, seed: int = 0) -> PreparedDataset:
 
 
 def detect_layout(path: str | Path) -> str:
-    """Guess a folder's layout: "prepared", "drive", "chase" or "folder"."""
+    """Guess a folder's layout: "prepared", "drive", "chase", "bubil" or "folder"."""
     path = Path(path)
     if not path.is_dir():
         raise UserError(f"{path}: folder not found")
@@ -81,10 +87,13 @@ def detect_layout(path: str | Path) -> str:
         return "drive"
     if (path / "images").is_dir() and (path / "masks").is_dir():
         return "folder"
+    if (path / "RawImages").is_dir() and (path / "GoldStandard").is_dir():
+        return "bubil"
     if any(path.glob("Image_*_1stHO.*")):
         return "chase"
     raise UserError(
-        f"{path}: not a dataset (expected a prepared folder, DRIVE, CHASE_DB1 or images/ + masks/)"
+        f"{path}: not a dataset (expected a prepared folder, DRIVE, CHASE_DB1, BU-BIL "
+        "(RawImages/ + GoldStandard/) or images/ + masks/)"
     )
 
 
