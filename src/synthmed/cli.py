@@ -7,9 +7,13 @@ import shlex
 import sys
 import warnings
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from synthmed import __version__
 from synthmed.errors import EXIT_USER_ERROR, UserError
+
+if TYPE_CHECKING:  # building the parser imports neither torch nor SciPy
+    from synthmed.data.prepared import PreparedDataset
 
 # Choices spelt out so that building the parser imports neither torch nor SciPy (a server
 # started with `synthmed serve` needs neither); tests/test_cli_e2e.py checks that they agree
@@ -18,6 +22,7 @@ from synthmed.errors import EXIT_USER_ERROR, UserError
 SOURCES = ("drive", "chase", "bubil", "folder", "phantom")
 PRECISIONS = ("auto", "fp32", "bf16")
 LOSSES = ("ns", "hinge", "lsgan")
+MASK_KINDS = ("auto", "vessel", "compact")  # synthmed.data.profile.CHOICES
 
 
 def _add_train_options(p: argparse.ArgumentParser) -> argparse._ArgumentGroup:
@@ -141,6 +146,14 @@ def _add_prepare_parser(sub: argparse._SubParsersAction) -> None:
         metavar="M",
         help="three-way split: OUT/test gets the last M pairs by name, to be scored once, at "
         "the end (OUT/train the rest; each part's dataset.json records its role)",
+    )
+    p.add_argument(
+        "--mask-kind",
+        choices=MASK_KINDS,
+        default="auto",
+        help="vessel (thin branching structures) or compact (blob-like objects): which mask "
+        "statistics, repairs and augmentations apply; auto (default) decides from the masks "
+        "and records the figures in dataset.json",
     )
 
 
@@ -508,6 +521,16 @@ def _command_line(args: argparse.Namespace) -> str | None:
     return None if argv is None else shlex.join(["synthmed", *argv])
 
 
+def _record_mask_kind(data: PreparedDataset, choice: str) -> None:
+    """Decide (or take) the masks' kind, record it in ``data``'s metadata (every split part
+    inherits it) and say so in one line."""
+    from synthmed.data.profile import record_mask_kind
+
+    record = record_mask_kind(data, choice)
+    how = "set by --mask-kind" if record["source"] == "user" else "from the masks"
+    print(f"mask kind: {record['kind']} ({how}; dataset.json mask_kind has the figures)")
+
+
 def run(args: argparse.Namespace) -> int:
     """Dispatch a parsed command line to the Python API; returns the exit code."""
     if args.command == "prepare":
@@ -519,6 +542,7 @@ def run(args: argparse.Namespace) -> int:
         if args.role and (args.holdout or args.val or args.test):
             raise UserError("prepare: --role names an unsplit dataset; a split names its parts")
         data = prepare_source(args.kind, args.path, res, args.split, args.n, args.seed)
+        _record_mask_kind(data, args.mask_kind)
         if args.holdout or args.val or args.test:
             if args.holdout:
                 train, holdout = split_holdout(data, args.holdout)
