@@ -96,7 +96,8 @@ def test_fit_end_to_end_then_resume_after_a_kill(
 
     monkeypatch.setattr(fit_run, "_generate", killed)
     with pytest.raises(KeyboardInterrupt):
-        fit_run.fit(phantom, out, holdout=3, budget="20m", device="cpu", max_steps=2)
+        reading = fit_run.DataOptions(holdout=3)
+        fit_run.fit(phantom, out, reading=reading, budget="20m", device="cpu", max_steps=2)
     plan = json.loads((out / "plan.json").read_text())
     assert plan["data"]["holdout"] == 3 and plan["resolution"] == 32
     assert (out / "runs" / "texture" / "done").is_file()

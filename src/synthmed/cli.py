@@ -356,6 +356,17 @@ def _add_fit_parser(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--budget", default="1h", help="time budget, e.g. 30m, 1h, 2h (default 1h)")
     p.add_argument("--resume", action="store_true", help="continue a killed fit run")
+    p.add_argument(
+        "--foreground",
+        choices=("white", "black", "auto"),
+        help="which mask value is the object (default: the layout's own; auto: the minority)",
+    )
+    p.add_argument(
+        "--mask-kind",
+        choices=("auto", "vessel", "compact"),
+        default="auto",
+        help="vessel-like or compact masks (default: decided from the masks, and said)",
+    )
     p.add_argument("--device", default="auto", help="auto (default), cpu, cuda or cuda:N")
     p.add_argument(
         "--max-steps",
@@ -558,10 +569,11 @@ def run(args: argparse.Namespace) -> int:
             data.save(args.out)
             print(f"{len(data)} pairs at {data.resolution}x{data.resolution} written to {args.out}")
     elif args.command == "fit":
-        from synthmed.fitting.run import fit
+        from synthmed.fitting.run import DataOptions, fit
 
-        options = {"holdout": args.holdout, "budget": args.budget, "resume": args.resume}
-        fit(args.data, args.out, device=args.device, max_steps=args.max_steps, **options)
+        reading = DataOptions(args.holdout, args.foreground, args.mask_kind)
+        options = {"budget": args.budget, "resume": args.resume, "max_steps": args.max_steps}
+        fit(args.data, args.out, reading=reading, device=args.device, **options)
 
         _prepare(args)
     elif args.command == "train":

@@ -119,7 +119,10 @@ def stage_options(summary: DataSummary, res: int) -> dict[str, tuple[str, dict[s
         stages = {"geometry": ("drive512", geometry)}
         if res > 128:
             stages["refiner"] = ("drive512", {"crop": min(256, res)})
-        stages["texture"] = ("drive512", {"crop": min(256, res) if res > 256 else 0})
+        texture: dict[str, Any] = {"crop": min(256, res) if res > 256 else 0}
+        if res < 64:  # drive512's second discriminator scale would be too small to judge
+            texture["num_d"] = 1
+        stages["texture"] = ("drive512", texture)
         stages["single"] = ("drive512", {"resolution": min(res, 128)})
         return stages
     # Grayscale microscopy: no colour jitter (a hue shift on one channel is meaningless).

@@ -14,15 +14,33 @@ import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from synthmed.data.prepared import PreparedDataset
-from synthmed.data.profile import profile_masks
-from synthmed.data.sources import detect_layout, load_any, save_split, split_holdout
+from synthmed.data.profile import mask_kind_of
+from synthmed.data.sources import detect_layout, prepare_source, save_split, split_holdout
 from synthmed.errors import UserError
 from synthmed.files import read_json, write_json
 from synthmed.fitting.plan import DataSummary, Plan, StagePlan, make_plan, parse_duration
+
+
+@dataclass
+class DataOptions:
+    """How ``fit`` reads the data: what the user may say that the files do not."""
+
+    holdout: int | None = None  # pairs held out in name order (None: a fifth, at least 1)
+    foreground: str | None = None  # white | black | auto (None: the layout's own)
+    mask_kind: str = "auto"  # auto | vessel | compact
+
+    def read(self, data: Path, res: int) -> PreparedDataset:
+        """``data`` at ``res``: a prepared folder as it is, any other layout prepared."""
+        kind = detect_layout(data)
+        if kind == "prepared":
+            return PreparedDataset.load(data)
+        return prepare_source(kind, data, res, foreground=self.foreground)
+
 
 TIMED_STEPS = 6  # steps run to time a stage; the rate is taken over the last half
 PROFILE_RES = 128  # masks are profiled at this size before the working size is known
@@ -32,7 +50,7 @@ def fit(
     data: str | Path,
     out: str | Path,
     *,
-    holdout: int | None = None,
+    reading: DataOptions | None = None,
     budget: str | int = "1h",
     resume: bool = False,
     device: str = "auto",
@@ -40,8 +58,9 @@ def fit(
 ) -> Path:
     """The whole pipeline on ``data`` (any layout ``synthmed prepare`` reads) into ``out``.
 
-    Holds out ``holdout`` pairs (default: a fifth, at least 1) in name order for the
-    evaluation, plans the run for ``budget`` (e.g. "1h", "30m") on this machine, prints
+    ``reading`` (:class:`DataOptions`) says how many pairs to hold out (default: a fifth,
+    at least 1, the last in name order) for the evaluation, the masks' polarity and kind;
+    ``fit`` plans the run for ``budget`` (e.g. "1h", "30m") on this machine, prints
     the plan and writes it to ``out/plan.json``, then trains, generates and evaluates.
     ``max_steps`` caps every network's steps (a quick look, or a smoke test). Returns
     ``out``; the report is ``out/report/report.html``.
@@ -59,8 +78,9 @@ def fit(
         if out.exists() and any(p.name not in leftovers for p in out.iterdir()):
             raise UserError(f"{out}: exists and is not empty; choose a new --out")
         budget_s = parse_duration(budget) if isinstance(budget, str) else int(budget)
-        plan = _make_plan(Path(data), out, holdout, budget_s, device, started, max_steps)
-    _execute(plan, Path(data), out, device)
+        reading = reading or DataOptions()
+        plan = _make_plan(Path(data), out, reading, budget_s, device, started, max_steps)
+    _execute(plan, out, device)
     _say(f"done: {out / 'report' / 'report.html'}")
     return out
 
@@ -68,24 +88,24 @@ def fit(
 def _make_plan(
     data: Path,
     out: Path,
-    holdout: int | None,
+    reading: DataOptions,
     budget_s: int,
     device: str,
     started: float,
     max_steps: int | None,
 ) -> Plan:
     """Read and split the data, time each stage, plan; write the split and plan.json."""
-    probe = load_any(data, PROFILE_RES)
-    held = holdout if holdout is not None else max(1, len(probe) // 5)
+    probe = reading.read(data, PROFILE_RES)
+    held = reading.holdout if reading.holdout is not None else max(1, len(probe) // 5)
     train, _ = split_holdout(probe, held)
-    profile = profile_masks(train)
+    kind = mask_kind_of(train, reading.mask_kind)
     summary = DataSummary(
         count=len(train),
         holdout=held,
         native_side=_native_side(probe),
         channels=probe.channels,
-        mask_kind=profile.kind,
-        mask_figures=dict(profile.figures),
+        mask_kind=kind["kind"],
+        mask_figures=dict(kind.get("figures", {})),
     )
     prepared = detect_layout(data) == "prepared"
     if prepared:  # a prepared folder has one size: plan at it
@@ -93,13 +113,13 @@ def _make_plan(
     _say(
         f"data: {len(probe)} pairs ({summary.count} to train on, {held} held out), "
         f"{summary.channels} channel(s), short side {summary.native_side} px, "
-        f"{profile.kind} masks"
+        f"{kind['kind']} masks ({kind.get('reason') or kind.get('source')})"
     )
-    timer = _Timer(data, out / "timing", held, device, probe if prepared else None)
+    timer = _Timer(data, out / "timing", reading, held, device, probe if prepared else None)
     plan = make_plan(summary, budget_s, time.perf_counter() - started, timer, max_steps)
     shutil.rmtree(out / "timing", ignore_errors=True)
     _print_plan(plan)
-    source = probe if prepared else load_any(data, plan.resolution)
+    source = probe if prepared else reading.read(data, plan.resolution)
     train, held_out = split_holdout(source, held)
     save_split({"train": train, "holdout": held_out}, out / "data")
     write_json(out / "plan.json", plan.to_json() | {"source": str(data)})
@@ -110,9 +130,16 @@ class _Timer:
     """Seconds per training step of a stage on this machine: a few real steps, timed."""
 
     def __init__(
-        self, data: Path, folder: Path, holdout: int, device: str, fixed: PreparedDataset | None
+        self,
+        data: Path,
+        folder: Path,
+        reading: DataOptions,
+        holdout: int,
+        device: str,
+        fixed: PreparedDataset | None,
     ):
         self.data, self.folder, self.holdout, self.device = data, folder, holdout, device
+        self.reading = reading
         self.cache: dict[int, PreparedDataset] = {}
         self.fixed = fixed
 
@@ -120,7 +147,7 @@ class _Timer:
         if self.fixed is not None:
             return split_holdout(self.fixed, self.holdout)[0]
         if res not in self.cache:
-            self.cache[res] = split_holdout(load_any(self.data, res), self.holdout)[0]
+            self.cache[res] = split_holdout(self.reading.read(self.data, res), self.holdout)[0]
         return self.cache[res]
 
     def __call__(self, stage: str, preset: str, options: dict[str, Any], res: int) -> float:
@@ -167,7 +194,7 @@ class _Timer:
         return seconds
 
 
-def _execute(plan: Plan, data: Path, out: Path, device: str) -> None:
+def _execute(plan: Plan, out: Path, device: str) -> None:
     """Train every stage of the plan, generate, evaluate; skip what is already done."""
     train_set = out / "data" / "train"
     for name, stage in plan.stages.items():
