@@ -33,24 +33,26 @@ def _share(text: str) -> float:
     return value
 
 
+def _common_args(q: argparse.ArgumentParser) -> None:
+    """The options every ``evaluate`` sub-command takes."""
+    q.add_argument("--synthetic", required=True, help="generated folder (synthmed generate)")
+    q.add_argument("--res", type=int, help="working resolution (default: the synthetic set's)")
+    q.add_argument("--device", default="auto")
+    q.add_argument("--out", help="folder for the JSON results (and the report for 'all')")
+    q.add_argument(
+        "--mask-kind",
+        choices=MASK_KINDS,
+        default="auto",
+        help="vessel or compact masks: vessel statistics and per-width sensitivity, or "
+        "object statistics (default auto: what the real training set's dataset.json "
+        "records, else decided from its masks)",
+    )
+
+
 def add_parsers(sub: argparse._SubParsersAction) -> None:
     """Register ``evaluate`` and its three sub-commands on the top-level parser."""
     p = sub.add_parser("evaluate", help="utility and fidelity of synthetic data; the report")
     kinds = p.add_subparsers(dest="evaluation", required=True)
-
-    def common(q: argparse.ArgumentParser) -> None:
-        q.add_argument("--synthetic", required=True, help="generated folder (synthmed generate)")
-        q.add_argument("--res", type=int, help="working resolution (default: the synthetic set's)")
-        q.add_argument("--device", default="auto")
-        q.add_argument("--out", help="folder for the JSON results (and the report for 'all')")
-        q.add_argument(
-            "--mask-kind",
-            choices=MASK_KINDS,
-            default="auto",
-            help="vessel or compact masks: vessel statistics and per-width sensitivity, or "
-            "object statistics (default auto: what the real training set's dataset.json "
-            "records, else decided from its masks)",
-        )
 
     def utility_args(q: argparse.ArgumentParser) -> None:
         q.add_argument("--real-train", required=True, help="real training pairs (any layout)")
@@ -95,7 +97,7 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
         )
 
     q = kinds.add_parser("utility", help="segmenters trained on real / synthetic / both")
-    common(q)
+    _common_args(q)
     utility_args(q)
     q.add_argument(
         "--arms",
@@ -105,11 +107,11 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
         help="training sets to compare (default: all three)",
     )
     q = kinds.add_parser("fidelity", help="KL of histograms, vessel statistics, FID/KID/PRDC")
-    common(q)
+    _common_args(q)
     q.add_argument("--real", required=True, help="real pairs the generators learnt from")
     fidelity_args(q)
     q = kinds.add_parser("all", help="utility + fidelity + figures -> report.html, metrics.json")
-    common(q)
+    _common_args(q)
     utility_args(q)
     fidelity_args(q)
     q.add_argument("--baseline", help="a second generated folder (e.g. the single GAN)")
