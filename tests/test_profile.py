@@ -22,6 +22,7 @@ from synthmed.data.profile import (
     record_mask_kind,
 )
 from synthmed.data.sources import phantom_dataset, prepare_source
+from synthmed.evaluation import commands
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "datasets"
 DRIVE = SHARED / "DRIVE" / "training"
@@ -134,7 +135,7 @@ def test_user_choice_overrides_and_keeps_the_figures() -> None:
 
 
 def test_cli_choices_agree() -> None:
-    assert cli.MASK_KINDS == CHOICES
+    assert cli.MASK_KINDS == commands.MASK_KINDS == CHOICES
 
 
 def test_prepare_records_the_kind_and_its_override(tmp_path: Path) -> None:

@@ -69,7 +69,9 @@ def _add_train_options(p: argparse.ArgumentParser) -> argparse._ArgumentGroup:
     loop.add_argument(
         "--augment",
         help="DiffAugment for the discriminator: comma list of translation, cutout, color, "
-        "flip, rot90 (default: none)",
+        "flip, rot90, brightness, contrast; dihedral: the real samples in all 8 orientations; "
+        "microscopy = dihedral,brightness,contrast; auto: microscopy for compact masks, the "
+        "preset's for vessels (default: the preset's)",
     )
     loop.add_argument(
         "--ema", type=float, help="decay of the generator weight average sampled from (0 = off)"

@@ -198,7 +198,8 @@ def evaluate(
         real_test: held-out real pairs every segmenter is scored on; it may share no image
             with anything that trained a segmenter or a generator (UserError otherwise).
         utility: how the segmenters are trained (:class:`UtilitySettings`; None: its
-            defaults, the "cpu" budget and three seeds).
+            defaults, the "cpu" budget and three seeds). Its ``mask_kind`` (vessel, compact,
+            or auto: the real training set's) decides the mask statistics of both halves.
         fidelity: the feature network, the mask critic, fidelity-only sets
             (:class:`FidelitySettings`; None: its defaults).
         res: the working resolution (None: the first synthetic set's own). Synthetic sets
@@ -252,11 +253,15 @@ def _write(
     from synthmed.evaluation import plots
     from synthmed.evaluation.report import write_report
 
+    vessels = metrics["fidelity"]["mask_kind"]["kind"] == "vessel"
     figures = {
         "samples": plots.samples_figure(sets),
         "training_losses": plots.loss_curves_figure({k: Path(v) for k, v in report.runs.items()}),
         "intensity_histograms": plots.histograms_figure(sets),
-        "vessel_widths": plots.widths_figure(sets),
+        # The mask statistics' figure: vessel widths, or the compact objects' areas.
+        "vessel_widths" if vessels else "object_areas": (
+            plots.widths_figure(sets) if vessels else plots.object_sizes_figure(sets)
+        ),
         "fidelity_references": plots.references_figure(metrics["fidelity"]),
     }
     return write_report(out, metrics, figures)

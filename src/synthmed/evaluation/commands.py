@@ -19,6 +19,7 @@ if TYPE_CHECKING:  # building the parser must not import the data and model stac
 # The arms of synthmed.evaluation.utility.ARMS, spelt out so that building the parser does
 # not import torch and MONAI (tests/test_evaluate_cli.py checks that they agree).
 ARMS = ("real", "synthetic", "real+synthetic")
+MASK_KINDS = ("auto", "vessel", "compact")  # synthmed.data.profile.CHOICES
 
 
 def _share(text: str) -> float:
@@ -32,16 +33,26 @@ def _share(text: str) -> float:
     return value
 
 
+def _common_args(q: argparse.ArgumentParser) -> None:
+    """The options every ``evaluate`` sub-command takes."""
+    q.add_argument("--synthetic", required=True, help="generated folder (synthmed generate)")
+    q.add_argument("--res", type=int, help="working resolution (default: the synthetic set's)")
+    q.add_argument("--device", default="auto")
+    q.add_argument("--out", help="folder for the JSON results (and the report for 'all')")
+    q.add_argument(
+        "--mask-kind",
+        choices=MASK_KINDS,
+        default="auto",
+        help="vessel or compact masks: vessel statistics and per-width sensitivity, or "
+        "object statistics (default auto: what the real training set's dataset.json "
+        "records, else decided from its masks)",
+    )
+
+
 def add_parsers(sub: argparse._SubParsersAction) -> None:
     """Register ``evaluate`` and its three sub-commands on the top-level parser."""
     p = sub.add_parser("evaluate", help="utility and fidelity of synthetic data; the report")
     kinds = p.add_subparsers(dest="evaluation", required=True)
-
-    def common(q: argparse.ArgumentParser) -> None:
-        q.add_argument("--synthetic", required=True, help="generated folder (synthmed generate)")
-        q.add_argument("--res", type=int, help="working resolution (default: the synthetic set's)")
-        q.add_argument("--device", default="auto")
-        q.add_argument("--out", help="folder for the JSON results (and the report for 'all')")
 
     def utility_args(q: argparse.ArgumentParser) -> None:
         q.add_argument("--real-train", required=True, help="real training pairs (any layout)")
@@ -86,7 +97,7 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
         )
 
     q = kinds.add_parser("utility", help="segmenters trained on real / synthetic / both")
-    common(q)
+    _common_args(q)
     utility_args(q)
     q.add_argument(
         "--arms",
@@ -96,11 +107,11 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
         help="training sets to compare (default: all three)",
     )
     q = kinds.add_parser("fidelity", help="KL of histograms, vessel statistics, FID/KID/PRDC")
-    common(q)
+    _common_args(q)
     q.add_argument("--real", required=True, help="real pairs the generators learnt from")
     fidelity_args(q)
     q = kinds.add_parser("all", help="utility + fidelity + figures -> report.html, metrics.json")
-    common(q)
+    _common_args(q)
     utility_args(q)
     fidelity_args(q)
     q.add_argument("--baseline", help="a second generated folder (e.g. the single GAN)")
@@ -187,6 +198,17 @@ def _gain_suffix(utility: dict[str, Any], arm: str) -> str:
     return f"   F1 - real {gain} (95 % interval over test images and seeds)" if gain else ""
 
 
+def _overlap_text(arm: dict[str, Any]) -> str:
+    """An arm's Dice, IoU and HD95 (mean ± std over seeds) for the printed summary."""
+    m, s = arm["mean"], arm["std"]
+    if "dice" not in m:
+        return ""
+    return (
+        f"Dice {m['dice']:.4f} ± {s['dice']:.4f}   IoU {m['iou']:.4f} ± {s['iou']:.4f}   "
+        f"HD95 {m['hd95']:.2f} ± {s['hd95']:.2f} px (means over the test images)"
+    )
+
+
 def utility_settings(args: argparse.Namespace, recipe: SegmentationRecipe) -> UtilitySettings:
     """The segmenters' settings of ``evaluate utility`` / ``all`` from their flags."""
     from synthmed.evaluation.utility import UtilitySettings
@@ -197,6 +219,7 @@ def utility_settings(args: argparse.Namespace, recipe: SegmentationRecipe) -> Ut
         synthetic_share=args.synthetic_share,
         real_subsets=tuple(args.real_subsets),
         device=args.device,
+        mask_kind=args.mask_kind,
     )
 
 
@@ -238,13 +261,16 @@ def run(args: argparse.Namespace) -> None:
             m, s = r["mean"], r["std"]
             gain = _gain_suffix(result, arm)
             print(f"{arm:>20}: F1 {m['f1']:.4f} ± {s['f1']:.4f}   AUC {m['auc']:.4f}{gain}")
+            print(f"{'':>20}  {_overlap_text(r)}")
     else:
         from synthmed.evaluation.suite import evaluate_fidelity
 
         real = _load(args.real, res)
         compared = {"the real set": real, "the synthetic set": synthetic}
         extractor = extractor_for(fidelity_settings(args), res, compared)
-        result = evaluate_fidelity(real, {"synthetic": synthetic}, extractor)
+        result = evaluate_fidelity(
+            real, {"synthetic": synthetic}, extractor, mask_kind=args.mask_kind
+        )
         _critic(args, result, real, {"synthetic": synthetic})
         _print_fidelity(result, "synthetic")
     if args.out:
@@ -260,7 +286,9 @@ def _print_fidelity(result: dict[str, Any], name: str) -> None:
     vessel statistics, mask nearest neighbours and the feature network."""
     s = result["sets"][name]
     _print_references(result, name)
-    for stat, v in s["matched"]["vessels"].items():
+    print(f"mask kind: {result['mask_kind']['kind']} ({result['mask_kind']['source']})")
+    family = "vessels" if "vessels" in s["matched"] else "objects"
+    for stat, v in s["matched"].get(family, {}).items():
         syn, ref = v["synthetic"], v["real_vs_real"]
         print(f"{stat:>24}: relative difference of means {syn['median']:+.1%} "
               f"(real vs real {ref['p5']:+.1%} ... {ref['p95']:+.1%})")  # fmt: skip
@@ -303,6 +331,7 @@ def _run_all(args: argparse.Namespace, res: int, command: str) -> None:
     for arm, r in metrics["utility"]["arms"].items():
         gain = _gain_suffix(metrics["utility"], arm)
         print(f"{arm:>28}: F1 {r['mean']['f1']:.4f} ± {r['std']['f1']:.4f}{gain}")
+        print(f"{'':>28}  {_overlap_text(r)}")
     print(f"report: {Path(args.out) / 'report.html'}")
 
 

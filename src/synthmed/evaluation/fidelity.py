@@ -15,6 +15,7 @@ same sample sizes (:func:`matched_fidelity`, issue 29).
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -30,6 +31,7 @@ from torch import Tensor
 from synthmed.data.prepared import PreparedDataset
 from synthmed.errors import UserError
 from synthmed.evaluation.features import FeatureExtractor, extract_features, metrics_from_features
+from synthmed.evaluation.objects import object_statistics
 from synthmed.evaluation.vessels import disc_convergence, vessel_statistics
 
 
@@ -199,6 +201,7 @@ DISTANCE_FROM_IDEAL: dict[str, tuple[str, Callable[[float], float]]] = {
     "kl": ("larger is further (0: identical histograms)", lambda x: x),
     "sharpness": ("|log ratio| larger is further (ratio 1: as sharp)", _log_ratio),
     "vessels": ("|relative difference of means| larger is further", abs),
+    "objects": ("|relative difference of means| larger is further", abs),
     "fid": ("larger is further", lambda x: x),
     "kid_mean": ("larger is further", lambda x: x),
     "precision": ("smaller is further", lambda x: -x),
@@ -291,8 +294,11 @@ class SetProfile:
 
     histograms: np.ndarray  # (N, C, bins) pixel counts inside the field of view
     sharpness: np.ndarray  # (N,) variance of the Laplacian
-    vessels: dict[str, np.ndarray]  # per-image vessel statistics (vessels.STATISTICS)
+    vessels: dict[str, np.ndarray]  # per-image vessel statistics (vessels.STATISTICS); {}
+    # for compact masks
     features: Tensor | None  # (N, D) extractor features; None: no feature figures
+    # per-image object statistics (objects.STATISTICS) of compact masks; {} for vessels
+    objects: dict[str, np.ndarray] = dataclasses.field(default_factory=dict)
 
     def __len__(self) -> int:
         return len(self.sharpness)
@@ -303,20 +309,31 @@ def profile_set(
     extractor: FeatureExtractor | None = None,
     bins: int = 64,
     margin: int = 4,
+    kind: str = "vessel",
 ) -> SetProfile:
     """Everything the fidelity figures need from one set's images, masks and features.
 
-    Colour sets (fundus photographs) also get ``disc_convergence`` among the vessel
-    statistics: how far the drawn disc is from where the thick vessels meet (issue 30).
+    ``kind`` is the masks' kind (synthmed.data.profile): "vessel" masks get the vessel
+    statistics, and colour sets among them (fundus photographs) ``disc_convergence``: how far
+    the drawn disc is from where the thick vessels meet (issue 30); "compact" masks get the
+    object statistics instead (objects.py).
     """
-    vessels = vessel_statistics(data.masks, data.fov)
-    if data.channels == 3:
-        vessels["disc_convergence"] = disc_convergence(data.images, data.masks, data.fov)
+    vessels: dict[str, np.ndarray] = {}
+    objects: dict[str, np.ndarray] = {}
+    if kind == "vessel":
+        vessels = vessel_statistics(data.masks, data.fov)
+        if data.channels == 3:
+            vessels["disc_convergence"] = disc_convergence(data.images, data.masks, data.fov)
+    elif kind == "compact":
+        objects = object_statistics(data.masks, data.fov)
+    else:
+        raise UserError(f"mask kind {kind!r}: use vessel or compact")
     return SetProfile(
         histograms=image_histograms(data.images, data.fov, bins),
         sharpness=sharpness(data.images, data.fov, margin),
         vessels=vessels,
         features=None if extractor is None else extract_features(data.images, extractor),
+        objects=objects,
     )
 
 
@@ -331,9 +348,29 @@ def _pooled_kl(real_counts: np.ndarray, other_counts: np.ndarray, eps: float) ->
 
 
 def _relative(real_mean: float, other_mean: float) -> float:
+    if math.isnan(real_mean) or math.isnan(other_mean):
+        return math.nan
     if real_mean == 0:
         return 0.0 if other_mean == 0 else math.inf
     return (other_mean - real_mean) / abs(real_mean)
+
+
+def _finite_mean(values: np.ndarray) -> float:
+    """The mean of the finite values (NaN when there is none, without a warning)."""
+    finite = values[np.isfinite(values)]
+    return float(finite.mean()) if finite.size else math.nan
+
+
+def _statistics_figures(
+    real: dict[str, np.ndarray], a: np.ndarray, other: dict[str, np.ndarray], b: np.ndarray
+) -> dict[str, float]:
+    """Relative difference of means per statistic of the images ``b`` of ``other`` against
+    the images ``a`` of ``real`` (NaN values, empty masks' shape figures, left out)."""
+    return {
+        name: _relative(_finite_mean(real[name][a]), _finite_mean(values[b]))
+        for name, values in other.items()
+        if name in real
+    }
 
 
 def pair_figures(
@@ -346,8 +383,9 @@ def pair_figures(
 ) -> dict[str, dict[str, float]]:
     """Every fidelity figure of the images ``b`` of ``other`` against the images ``a`` of
     ``real``, by family: ``kl`` (per channel and mean), ``sharpness`` (``ratio`` of medians),
-    ``vessels`` (relative difference of means per statistic), ``features`` (FID, KID,
-    precision, recall, density, coverage; NaN with fewer than two images on a side)."""
+    ``vessels`` (vessel masks) or ``objects`` (compact masks): relative difference of means
+    per statistic; ``features`` (FID, KID, precision, recall, density, coverage; NaN with
+    fewer than two images on a side)."""
     kl = _pooled_kl(real.histograms[a].sum(axis=0), other.histograms[b].sum(axis=0), eps)
     real_sharp = float(np.median(real.sharpness[a]))
     out: dict[str, dict[str, float]] = {
@@ -357,12 +395,11 @@ def pair_figures(
             if real_sharp > 0
             else math.nan
         },
-        "vessels": {
-            name: _relative(float(real.vessels[name][a].mean()), float(values[b].mean()))
-            for name, values in other.vessels.items()
-            if name in real.vessels
-        },
     }
+    if real.vessels:
+        out["vessels"] = _statistics_figures(real.vessels, a, other.vessels, b)
+    if real.objects:
+        out["objects"] = _statistics_figures(real.objects, a, other.objects, b)
     if real.features is not None and other.features is not None:
         if min(len(a), len(b)) >= 2:
             scores = metrics_from_features(real.features[a], other.features[b])

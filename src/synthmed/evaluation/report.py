@@ -16,6 +16,8 @@ from typing import Any
 from synthmed.files import atomic_write, write_json
 
 UTILITY_SCORES = ("f1", "auc", "accuracy", "sensitivity", "specificity")
+OVERLAP_SCORES = ("dice", "iou", "hd95")  # evaluation.protocol.OVERLAP_SCORES
+OVERLAP_LABELS = {"dice": "Dice", "iou": "IoU", "hd95": "HD95 (px)"}
 
 CSS = """
 body{font-family:system-ui,sans-serif;max-width:1100px;margin:2em auto;padding:0 1em;color:#222}
@@ -43,6 +45,49 @@ def table(header: list[str], rows: list[list[Any]]) -> str:
 def mean_std(summary: dict[str, Any], key: str) -> str:
     """'mean ± std' of one score of an arm's summary."""
     return f"{fmt(summary['mean'][key])} ± {fmt(summary['std'][key])}"
+
+
+def mask_kind_note(record: dict[str, Any] | None) -> str:
+    """One line: the masks' kind, where it came from and the figures behind it ('' for
+    results written before the kind was recorded)."""
+    if not record:
+        return ""
+    source = "set by the user" if record.get("source") == "user" else "decided from the masks"
+    return (
+        f"<p class=note>Mask kind: <b>{html.escape(str(record['kind']))}</b> ({source}; "
+        f"{html.escape(str(record.get('reason', '')))}).</p>"
+    )
+
+
+OVERLAP_NOTE = (
+    "Per test image, inside the field of view: Dice, IoU and the 95 % Hausdorff distance "
+    "(MONAI's DiceMetric, MeanIoU, HausdorffDistanceMetric), averaged over the test images; "
+    "F1 pools the pixels of all test images instead"
+)
+
+
+def overlap_section(u: dict[str, Any]) -> str:
+    """Dice, IoU and HD95 of every arm (mean ± std over seeds), and each one's gain over the
+    real arm with its interval; '' for results written before they were scored."""
+    first = next(iter(u["arms"].values()))
+    if "dice" not in first["mean"]:
+        return ""
+    gains = u.get("score_gain_over_real") or {}
+    rows = []
+    for arm, r in u["arms"].items():
+        row = [arm] + [mean_std(r, k) for k in OVERLAP_SCORES]
+        if gains:
+            row += [gain_text(gains.get(k, {}).get(arm)) for k in OVERLAP_SCORES]
+        rows.append(row)
+    header = ["arm", *(OVERLAP_LABELS[k] for k in OVERLAP_SCORES)]
+    if gains:
+        header += [f"{OVERLAP_LABELS[k]} − real (95 % interval)" for k in OVERLAP_SCORES]
+    return (
+        "<h3>Foreground overlap and boundary distance</h3><p class=note>"
+        f"{html.escape(u.get('overlap_definition', OVERLAP_NOTE))}. Mean ± std over the seeds; "
+        "intervals: the two-level bootstrap of the F1 gain, over the per-image scores. A lower "
+        "HD95 is better, so there a negative gain favours the arm.</p>" + table(header, rows)
+    )
 
 
 def utility_section(u: dict[str, Any]) -> str:
@@ -97,9 +142,12 @@ def utility_section(u: dict[str, Any]) -> str:
         "<h2>Utility: train on synthetic, test on real</h2>"
         f"<p class=note>Same segmentation recipe and step budget for every arm ({recipe}); "
         f"seeds {u['seeds']}; scores on the held-out real images {where}, pixels inside "
-        "the field-of-view mask only, threshold 0.5; F1 = Dice of the vessel class.</p>"
+        "the field-of-view mask only, threshold 0.5; F1 = Dice of the foreground (the vessel "
+        "class), its pixels pooled over the test images.</p>"
+        + mask_kind_note(u.get("mask_kind"))
         + table(header, rows)
         + (gain_note(gains) if gains else "")
+        + overlap_section(u)
         + curve
         + mix
         + widths
@@ -210,6 +258,26 @@ def reference_table(sets: dict[str, Any], family: str, what: str) -> str:
     return table([h.format(what=what) for h in REFERENCE_HEADER], rows)
 
 
+def mask_statistics(f: dict[str, Any], sets: dict[str, Any]) -> list[str]:
+    """The table of the mask statistics that apply: vessel statistics for vessel masks,
+    object statistics for compact ones (whichever family the results hold)."""
+    out = []
+    if any("vessels" in s["matched"] for s in sets.values()):
+        out.append(
+            "<h3>Vessel statistics (Stage I on its own)</h3><p class=note>Relative difference "
+            "of the means of each per-image statistic, (compared − A) / |A|.</p>"
+        )
+        out.append(reference_table(sets, "vessels", "statistic"))
+    if any("objects" in s["matched"] for s in sets.values()):
+        definition = html.escape(f.get("objects_definition", ""))
+        out.append(
+            "<h3>Object statistics (Stage I on its own)</h3>"
+            f"<p class=note>Compact objects, {definition}.</p>"
+        )
+        out.append(reference_table(sets, "objects", "statistic"))
+    return out
+
+
 def fidelity_section(f: dict[str, Any]) -> str:
     """Intensity KL, sharpness, vessel statistics and feature metrics of every synthetic set,
     each beside its real-vs-real reference at the same sample sizes; the mask memorisation
@@ -219,6 +287,7 @@ def fidelity_section(f: dict[str, Any]) -> str:
     directions = "; ".join(f"{k}: {v}" for k, v in ref["distance_from_ideal"].items())
     out = [
         "<h2>Fidelity: how close are the distributions</h2>",
+        mask_kind_note(f.get("mask_kind")),
         f"<p class=note>Every figure is read against a real-vs-real reference taken at the same "
         f"sample sizes, since KL, FID and the rest all move with the number of images: "
         f'{html.escape(ref["definition"])}. "Share of splits synthetic further": the share of '
@@ -231,9 +300,7 @@ def fidelity_section(f: dict[str, Any]) -> str:
         f"<h3>Sharpness</h3><p class=note>{html.escape(f['sharpness_definition'])}; here the "
         "ratio of the compared images' median to A's.</p>",
         reference_table(sets, "sharpness", "figure"),
-        "<h3>Vessel statistics (Stage I on its own)</h3><p class=note>Relative difference of "
-        "the means of each per-image statistic, (compared − A) / |A|.</p>",
-        reference_table(sets, "vessels", "statistic"),
+        *mask_statistics(f, sets),
     ]
     critics = {
         n: s["mask_critic"] for n, s in f["sets"].items() if "auc" in s.get("mask_critic", {})

@@ -19,6 +19,7 @@ import torch
 
 from synthmed import __version__
 from synthmed.data.prepared import PreparedDataset
+from synthmed.data.profile import mask_kind_of
 from synthmed.data.sources import phantom_dataset
 from synthmed.device import pick_device
 from synthmed.errors import UserError
@@ -37,8 +38,15 @@ from synthmed.evaluation.fidelity import (
     profile_set,
 )
 from synthmed.evaluation.memorisation import nearest_neighbours
-from synthmed.evaluation.utility import UtilitySettings, evaluate_utility, f1_gain_interval
-from synthmed.evaluation.vessels import compare_vessel_statistics
+from synthmed.evaluation.objects import DEFINITION as OBJECTS_DEFINITION
+from synthmed.evaluation.objects import STATISTICS as OBJECT_STATISTICS
+from synthmed.evaluation.utility import (
+    UtilitySettings,
+    evaluate_utility,
+    f1_gain_interval,
+    score_gains,
+)
+from synthmed.evaluation.vessels import compare_statistics, compare_vessel_statistics
 
 PHANTOMS = 64  # procedural phantoms the default feature encoder learns from
 PHANTOM_MAX_RESOLUTION = 128  # phantoms are drawn at min(res, this): the encoder's own limit
@@ -87,7 +95,11 @@ def _whole_sets(
 ) -> dict[str, Any]:
     """The figures of all of ``synth`` against all of ``real`` (no reference: see the note)."""
     figures = pair_figures(real, np.arange(len(real)), synth, np.arange(len(synth)), channels, eps)
-    figures["vessels_distributions"] = compare_vessel_statistics(real.vessels, synth.vessels)
+    if real.vessels:
+        figures["vessels_distributions"] = compare_vessel_statistics(real.vessels, synth.vessels)
+    if real.objects:
+        objects = compare_statistics(real.objects, synth.objects, OBJECT_STATISTICS)
+        figures["objects_distributions"] = objects
     return {"note": WHOLE_SETS_NOTE, "n_real": len(real), "m_synthetic": len(synth), **figures}
 
 
@@ -99,9 +111,13 @@ def evaluate_fidelity(
     splits: int = SPLITS,
     seed: int = 0,
     mask_reference: PreparedDataset | None = None,
+    mask_kind: str = "auto",
 ) -> dict[str, Any]:
-    """Intensity KL, sharpness, vessel statistics and feature metrics of each set vs real,
+    """Intensity KL, sharpness, mask statistics and feature metrics of each set vs real,
     each with a real-vs-real reference at the same sample sizes.
+
+    The mask statistics follow the kind of the real masks: vessel statistics (and, for colour
+    sets, the optic disc's convergence) for "vessel", object statistics for "compact".
 
     Args:
         real: the real set the generators learnt from.
@@ -112,6 +128,8 @@ def evaluate_fidelity(
         splits, seed: the real splits of :func:`matched_splits`.
         mask_reference: held-out real masks for the mask nearest-neighbour table only (what
             "new but realistic" looks like); no fidelity figure uses them.
+        mask_kind: "vessel", "compact", or "auto": the kind ``real`` records (dataset.json),
+            else measured (synthmed.data.profile); the result records it under "mask_kind".
     """
     for name, data in synthetic.items():
         if data.channels != real.channels or data.resolution != real.resolution:
@@ -120,7 +138,8 @@ def evaluate_fidelity(
                 f"is {real.resolution} px x {real.channels}; load both at one resolution"
             )
     channels = channel_names(real.channels)
-    real_profile = profile_set(real, extractor, bins)
+    kind = mask_kind_of(real, mask_kind)
+    real_profile = profile_set(real, extractor, bins, kind=kind["kind"])
     n_real = len(real)
     out: dict[str, Any] = {
         "reference": {
@@ -136,6 +155,8 @@ def evaluate_fidelity(
         },
         "kl_definition": kl_definition(bins),
         "sharpness_definition": SHARPNESS_DEFINITION.format(margin=4),
+        "mask_kind": kind,
+        **({"objects_definition": OBJECTS_DEFINITION} if kind["kind"] == "compact" else {}),
         "extractor": extractor.name,
         "extractor_training_data": extractor.training_data,
         "real_count": n_real,
@@ -143,7 +164,7 @@ def evaluate_fidelity(
     }
     held_out = None if mask_reference is None else (mask_reference.masks, mask_reference.fov)
     for name, data in synthetic.items():
-        profile = profile_set(data, extractor, bins)
+        profile = profile_set(data, extractor, bins, kind=kind["kind"])
         matched = matched_fidelity(real_profile, profile, channels, splits, seed)
         out["sets"][name] = {
             "count": len(data),
@@ -204,7 +225,8 @@ def evaluate_all(
     ``settings``: how the segmenters are trained and scored (evaluate_utility); its
     ``real_subsets`` (the real arm's learning curve) are trained once, beside the first set.
     Sets in ``fidelity_only`` are compared on fidelity alone (no segmenters: cheap), e.g.
-    older pipelines shown side by side with the current one.
+    older pipelines shown side by side with the current one. ``settings.mask_kind`` decides
+    the mask statistics of both halves (vessel or compact; "auto": the real training set's).
     """
     utility: dict[str, Any] = {}
     first = True
@@ -231,6 +253,9 @@ def evaluate_all(
             "f1_gain_over_real": {
                 k: f1_gain_interval(v, utility["real"]) for k, v in utility.items() if k != "real"
             },
+            "score_gain_over_real": score_gains(utility),
+            "mask_kind": result["mask_kind"],
+            "overlap_definition": result["overlap_definition"],
         },
         # The held-out images are for the utility figures; fidelity only lends their masks
         # to the nearest-neighbour table, as the memorisation reference.
@@ -239,5 +264,6 @@ def evaluate_all(
             {**synthetic, **(fidelity_only or {})},
             extractor,
             mask_reference=real_test,
+            mask_kind=settings.mask_kind,
         ),
     }

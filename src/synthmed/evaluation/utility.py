@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import dataclasses
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -25,13 +25,20 @@ from monai.inferers import sliding_window_inference
 from torch import nn
 
 from synthmed.data.prepared import PreparedDataset
+from synthmed.data.profile import MASK_KINDS, mask_kind_of
 from synthmed.device import pick_device
 from synthmed.errors import UserError
-from synthmed.evaluation.protocol import load_native_truths, score_images
+from synthmed.evaluation.protocol import (
+    OVERLAP_DEFINITION,
+    OVERLAP_SCORES,
+    load_native_truths,
+    score_images,
+)
 from synthmed.models.segmenter import (
     SegmentationRecipe,
     budget_recipe,
     check_compatible,
+    recipe_for_kind,
     train_segmenter,
 )
 
@@ -54,12 +61,18 @@ class UtilitySettings:
     device: str | torch.device = "auto"
     at_native: bool = True  # score at native size when the test set records its files
     progress: bool = True  # a progress bar per segmenter
+    # The masks' kind (synthmed.data.profile): "vessel" adds sensitivity by vessel width,
+    # "compact" jitters the segmenters' brightness and contrast; "auto": what the real
+    # training set records in dataset.json, else measured. evaluate all's fidelity half
+    # follows it too (vessel or object statistics).
+    mask_kind: str = "auto"
 
-    def recipe(self, resolution: int) -> SegmentationRecipe:
-        """The training recipe at working resolution ``resolution`` (px)."""
+    def recipe(self, resolution: int, kind: str = "vessel") -> SegmentationRecipe:
+        """The training recipe at working resolution ``resolution`` (px) for masks of
+        ``kind`` (its intensity jitter, when the recipe leaves it open)."""
         if isinstance(self.budget, SegmentationRecipe):
-            return self.budget
-        return budget_recipe(self.budget, resolution)
+            return recipe_for_kind(self.budget, kind)
+        return recipe_for_kind(budget_recipe(self.budget, resolution), kind)
 
 
 @torch.no_grad()
@@ -98,14 +111,18 @@ def evaluate_arm(
     std over seeds. The recipe is ``settings``' budget at the test set's resolution.
 
     ``weights``: the share of training patches drawn from each set (equal when None).
+    ``settings.mask_kind`` "auto" is read from ``test`` (its dataset.json, else measured).
 
     Scores follow the DRIVE protocol at native size when ``test`` records its original files
     (and ``settings.at_native``), otherwise they are taken at the working resolution inside
     the prepared FOV (phantom data). ``seconds`` is the wall time of one seed's train + test;
-    ``image_counts`` holds each test image's [tp, fp, fn], for :func:`f1_gain_interval`.
+    ``image_counts`` holds each test image's [tp, fp, fn], for :func:`f1_gain_interval`, and
+    ``image_scores`` its Dice, IoU and HD95, for :func:`score_gain_interval`.
     """
     check_compatible([*train_sets, test], f"arm {name}")
-    recipe = settings.recipe(test.resolution)
+    kind = settings.mask_kind
+    kind = kind if kind in MASK_KINDS else mask_kind_of(test, kind)["kind"]
+    recipe = settings.recipe(test.resolution, kind)
     device = pick_device(str(settings.device))
     native = load_native_truths(test) if settings.at_native else None
     per_seed = []
@@ -114,11 +131,13 @@ def evaluate_arm(
         desc, progress = f"{name} seed {seed}", settings.progress
         model = train_segmenter(train_sets, recipe, seed, device, progress, desc, weights)
         prob = predict(model, test, device, recipe.patch, recipe.overlap)
-        scores, counts = score_images(prob, test, native, recipe.threshold)
+        scores, counts, per_image = score_images(prob, test, native, recipe.threshold, kind)
         seconds = time.perf_counter() - start
-        counted = counts.tolist()  # as JSON: one [tp, fp, fn] per test image
-        per_seed.append({"seed": seed, **scores, "seconds": seconds, "image_counts": counted})
-    scalar = [k for k in per_seed[0] if k not in ("seed", "image_counts")]
+        record = {"seed": seed, **scores, "seconds": seconds}
+        record["image_counts"] = counts.tolist()  # as JSON: one [tp, fp, fn] per test image
+        record["image_scores"] = {k: v.tolist() for k, v in per_image.items()}
+        per_seed.append(record)
+    scalar = [k for k in per_seed[0] if k not in ("seed", "image_counts", "image_scores")]
     values = {k: np.array([r[k] for r in per_seed]) for k in scalar}
     mean = {k: float(v.mean()) for k, v in values.items()}
     ddof = 1 if len(per_seed) > 1 else 0  # sample std over seeds; 0 for a single seed
@@ -163,6 +182,50 @@ GAIN_DEFINITION = (
 )
 
 
+def _mean_scores(values: np.ndarray, draws: np.ndarray) -> np.ndarray:
+    """The mean per-image score of every seed on every draw: ``values`` (seeds, images),
+    ``draws`` (D, images) how often each image is taken. Returns (seeds, D)."""
+    return values @ draws.T / draws.sum(axis=1)
+
+
+def _bootstrap_gain(
+    score_a: Callable[[np.ndarray], np.ndarray],
+    score_b: Callable[[np.ndarray], np.ndarray],
+    shape: tuple[int, int, int],
+    draws: int,
+    level: float,
+) -> dict[str, Any]:
+    """The two-level bootstrap of :data:`GAIN_DEFINITION` for any score: ``score_a`` and
+    ``score_b`` map image draws (D, images) to each seed's score on each draw (seeds, D);
+    ``shape`` is (test images, seeds of a, seeds of b). Returns ``gain``, ``interval``,
+    ``components``, ``level`` and ``share_of_bootstrap_draws_with_gain_above_0``."""
+    n, seeds_a, seeds_b = shape
+    rng = np.random.default_rng(0)  # fixed: the same report gives the same interval
+    taken = _image_draws(rng, n, draws)
+    wa, wb = _seed_weights(rng, seeds_a, draws), _seed_weights(rng, seeds_b, draws)
+    fa, fb = score_a(taken), score_b(taken)  # (seeds, D)
+    whole = np.ones((1, n))
+    fa_whole, fb_whole = score_a(whole)[:, 0], score_b(whole)[:, 0]
+    both = np.einsum("ds,sd->d", wa, fa) - np.einsum("ds,sd->d", wb, fb)
+    images_only = fa.mean(0) - fb.mean(0)
+    seeds_only = wa @ fa_whole - wb @ fb_whole
+    q = [(1 - level) / 2, (1 + level) / 2]
+
+    def interval(values: np.ndarray) -> list[float]:
+        return [float(v) for v in np.quantile(values, q)]
+
+    return {
+        "gain": float(fa_whole.mean() - fb_whole.mean()),
+        "interval": interval(both),
+        "components": {
+            "test_images_only": interval(images_only),
+            "seeds_only": interval(seeds_only),
+        },
+        "level": level,
+        "share_of_bootstrap_draws_with_gain_above_0": float(np.mean(both > 0)),
+    }
+
+
 def f1_gain_interval(
     arm: dict[str, Any], real: dict[str, Any], draws: int = 10_000, level: float = 0.95
 ) -> dict[str, Any] | None:
@@ -182,31 +245,64 @@ def f1_gain_interval(
     except KeyError:
         return None
     n = a.shape[1]
-    rng = np.random.default_rng(0)  # fixed: the same report gives the same interval
-    taken = _image_draws(rng, n, draws)
-    wa, wb = _seed_weights(rng, len(a), draws), _seed_weights(rng, len(b), draws)
-    fa, fb = _pooled_f1(a, taken), _pooled_f1(b, taken)  # (seeds, D)
-    whole = np.ones((1, n))
-    fa_whole, fb_whole = _pooled_f1(a, whole)[:, 0], _pooled_f1(b, whole)[:, 0]
-    both = np.einsum("ds,sd->d", wa, fa) - np.einsum("ds,sd->d", wb, fb)
-    images_only = fa.mean(0) - fb.mean(0)
-    seeds_only = wa @ fa_whole - wb @ fb_whole
-    q = [(1 - level) / 2, (1 + level) / 2]
+    out = _bootstrap_gain(
+        lambda taken: _pooled_f1(a, taken),
+        lambda taken: _pooled_f1(b, taken),
+        (n, len(a), len(b)),
+        draws,
+        level,
+    )
+    out["definition"] = GAIN_DEFINITION.format(draws=draws, images=n, seeds=len(a), level=level)
+    out["method"] = f"two-level bootstrap over the {n} test images and the seeds, {draws} draws"
+    return out
 
-    def interval(values: np.ndarray) -> list[float]:
-        return [float(v) for v in np.quantile(values, q)]
 
+SCORE_GAIN_DEFINITION = (
+    "{score} gain = the arm's {score} (mean over the test images, then over its seeds) minus "
+    "the real arm's; its interval is the two-level bootstrap of the F1 gain, resampling the "
+    "per-image {score} instead of pooled pixel counts"
+)
+
+
+def score_gain_interval(
+    arm: dict[str, Any],
+    real: dict[str, Any],
+    score: str,
+    draws: int = 10_000,
+    level: float = 0.95,
+) -> dict[str, Any] | None:
+    """An arm's mean per-image ``score`` ("dice", "iou" or "hd95") minus the real arm's,
+    with the same two-level bootstrap interval as :func:`f1_gain_interval` (for "hd95" a
+    negative gain is the better arm). None for results without per-image scores."""
+    try:
+        a = np.array([r["image_scores"][score] for r in arm["per_seed"]], dtype=np.float64)
+        b = np.array([r["image_scores"][score] for r in real["per_seed"]], dtype=np.float64)
+    except KeyError:
+        return None
+    n = a.shape[1]
+    out = _bootstrap_gain(
+        lambda taken: _mean_scores(a, taken),
+        lambda taken: _mean_scores(b, taken),
+        (n, len(a), len(b)),
+        draws,
+        level,
+    )
+    out["definition"] = SCORE_GAIN_DEFINITION.format(score=score)
+    return out
+
+
+def score_gains(arms: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """For each per-image score (protocol.OVERLAP_SCORES), each arm's gain over the "real"
+    arm with its interval (:func:`score_gain_interval`); {} without a real arm."""
+    if "real" not in arms:
+        return {}
     return {
-        "gain": float(fa_whole.mean() - fb_whole.mean()),
-        "interval": interval(both),
-        "components": {
-            "test_images_only": interval(images_only),
-            "seeds_only": interval(seeds_only),
-        },
-        "level": level,
-        "share_of_bootstrap_draws_with_gain_above_0": float(np.mean(both > 0)),
-        "definition": GAIN_DEFINITION.format(draws=draws, images=n, seeds=len(a), level=level),
-        "method": f"two-level bootstrap over the {n} test images and the seeds, {draws} draws",
+        score: {
+            name: score_gain_interval(result, arms["real"], score)
+            for name, result in arms.items()
+            if name != "real"
+        }
+        for score in OVERLAP_SCORES
     }
 
 
@@ -223,8 +319,10 @@ def evaluate_utility(
     ``settings.synthetic_share`` of its training patches comes from the synthetic set, the
     rest from the real one). Same seed, same initialisation in every arm. The result holds
     the recipe, the seeds, each arm's mean / std / per-seed scores, and each arm's mean F1
-    relative to the real arm's (when it ran). ``settings``: :class:`UtilitySettings` (None:
-    its defaults, the "cpu" budget and three seeds).
+    relative to the real arm's (when it ran), with the gain of F1 and of the per-image
+    Dice, IoU and HD95 over the real arm and their intervals. ``settings``:
+    :class:`UtilitySettings` (None: its defaults, the "cpu" budget and three seeds); its
+    ``mask_kind`` ("auto": ``real_train``'s) is recorded under "mask_kind".
 
     ``settings.real_subsets``: for each K, one more arm "real (K of N)" trained on the first
     K real training images: the real arm's learning curve. If K < N images score as well as
@@ -258,9 +356,11 @@ def evaluate_utility(
             "generate and prepare at one resolution"
         )
     check_compatible([real_train, synthetic, real_test], "real and synthetic sets")
-    recipe = settings.recipe(res)
+    kind = mask_kind_of(real_train, settings.mask_kind)
+    recipe = settings.recipe(res, kind["kind"])
     device = pick_device(str(settings.device))
-    fixed = dataclasses.replace(settings, budget=recipe, device=device)  # the same for every arm
+    # The same for every arm: the recipe, the device, the masks' kind.
+    fixed = dataclasses.replace(settings, budget=recipe, device=device, mask_kind=kind["kind"])
     both = [real_train, synthetic]
     sources = {"real": [real_train], "synthetic": [synthetic], "real+synthetic": both}
     for k in sorted(set(settings.real_subsets)):
@@ -275,6 +375,8 @@ def evaluate_utility(
     out: dict[str, Any] = {"recipe": dataclasses.asdict(recipe), "seeds": list(settings.seeds)}
     out["synthetic_share"] = share
     out.update(device=str(device), resolution=res, test_count=len(real_test), arms=results)
+    out["mask_kind"] = kind
+    out["overlap_definition"] = OVERLAP_DEFINITION
     if "real" in results:
         real_f1 = results["real"]["mean"]["f1"]
         nan = float("nan")
@@ -282,4 +384,5 @@ def evaluate_utility(
         out["f1_relative_to_real"] = relative
         gains = {a: f1_gain_interval(r, results["real"]) for a, r in results.items() if a != "real"}
         out["f1_gain_over_real"] = gains
+        out["score_gain_over_real"] = score_gains(results)
     return out

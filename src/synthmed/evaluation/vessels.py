@@ -12,6 +12,8 @@ in image sides, a width in "pixels at 512", i.e. as if the image were 512 pixels
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
 from scipy import ndimage
 from scipy.stats import wasserstein_distance
@@ -136,20 +138,25 @@ def _relative_difference(real_mean: float, synth_mean: float) -> float:
     return (synth_mean - real_mean) / abs(real_mean)
 
 
-def compare_vessel_statistics(
-    real: dict[str, np.ndarray], synth: dict[str, np.ndarray]
+def compare_statistics(
+    real: dict[str, np.ndarray], synth: dict[str, np.ndarray], names: Sequence[str]
 ) -> dict[str, dict[str, float]]:
-    """Compare two outputs of :func:`vessel_statistics`, statistic by statistic.
+    """Compare two sets of per-image statistics (``names`` of them), statistic by statistic.
 
     For each statistic: the mean and (population) standard deviation of each set,
     ``relative_difference_of_means`` = (synth - real) / |real|, and ``wasserstein``, the
     1-Wasserstein distance between the two per-image distributions (in the statistic's units).
+    Images whose value is NaN (object statistics of an empty mask) are left out; a statistic
+    with no finite value on a side is left out altogether.
     """
     out = {}
-    for name in STATISTICS:
+    for name in names:
         if name not in real or name not in synth:
             continue
         r, s = np.asarray(real[name], float), np.asarray(synth[name], float)
+        r, s = r[np.isfinite(r)], s[np.isfinite(s)]
+        if not (r.size and s.size):
+            continue
         out[name] = {
             "real_mean": float(r.mean()),
             "real_std": float(r.std()),
@@ -159,6 +166,14 @@ def compare_vessel_statistics(
             "wasserstein": float(wasserstein_distance(r, s)),
         }
     return out
+
+
+def compare_vessel_statistics(
+    real: dict[str, np.ndarray], synth: dict[str, np.ndarray]
+) -> dict[str, dict[str, float]]:
+    """Compare two outputs of :func:`vessel_statistics` (:func:`compare_statistics` over
+    :data:`STATISTICS`)."""
+    return compare_statistics(real, synth, STATISTICS)
 
 
 def width_histograms(

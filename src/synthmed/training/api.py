@@ -184,6 +184,22 @@ def _texture_config(
     return cfg
 
 
+def _augment_policy(policy: str, data: PreparedDataset, preset: str, stage: str) -> str:
+    """The augmentation a new run records: "auto" chosen from the masks' kind (dataset.json's
+    ``mask_kind``, else measured): the microscopy policy for compact objects, the preset's own
+    for vessels; a named policy spelt out; any other policy as given."""
+    from synthmed.training.augment import resolve_policy
+
+    if policy != "auto":
+        return resolve_policy(policy, "vessel")
+    from synthmed.data.profile import mask_kind_of
+    from synthmed.presets import preset as preset_settings
+
+    kind = mask_kind_of(data)["kind"]
+    preset_policy = preset_settings(preset, stage).get("train", {}).get("augment", "")
+    return resolve_policy(policy, kind, preset_policy)
+
+
 def train(
     stage: str,
     data: str | Path | PreparedDataset,
@@ -203,12 +219,17 @@ def train(
         resume: continue ``out`` from its last checkpoint with its own options; only
             ``steps`` (the total), ``device`` and ``precision`` may change.
         overrides: options by name (see the module docstring); None keeps the preset's.
+            ``augment="auto"`` picks the augmentations from the masks' kind (compact objects:
+            "microscopy", 90-degree rotations and flips, brightness and contrast; vessels:
+            the preset's); options.json records the operations chosen.
     """
     if not isinstance(data, PreparedDataset):
         data = PreparedDataset.load(data)
     out = Path(out)
     check_run_folder(out, resume)
     loop, model, stage_options = resolve_options(stage, out, preset, resume, overrides)
+    if not resume:  # a resumed run's options.json holds the operations already
+        loop["augment"] = _augment_policy(loop.get("augment", ""), data, preset, stage)
     opts = TrainOptions(**loop)
     if opts.steps < 1 or opts.batch_size < 1:
         raise UserError("--steps and --batch-size must be positive")

@@ -26,7 +26,7 @@ from synthmed.grids import grid, to_uint8
 from synthmed.models.dcgan import GeometryConfig, MaskDiscriminator, MaskGenerator
 from synthmed.models.refiner import coarse_field, downsample
 from synthmed.models.vessel_geometry import disc_side_weights
-from synthmed.training.augment import diff_augment
+from synthmed.training.augment import diff_augment, parse_policy, random_dihedral
 from synthmed.training.losses import (
     R1_EVERY,
     check_loss,
@@ -160,7 +160,10 @@ class GeometryTraining:
         self.G_ema = weight_average(self.G, opts.ema)
         self.sampler = self.G if self.G_ema is None else self.G_ema.module
         color = slice(0, 3) if config.channels == 4 else None  # the single GAN's RGB channels
-        self.aug = diff_augment(opts.augment, color)
+        image = slice(0, config.channels - 1) if config.channels > 1 else None  # not the mask
+        self.aug = diff_augment(opts.augment, color, image)
+        # Like the flips: a canonical side (every disc on the right) is kept, not rotated away.
+        self.dihedral = "dihedral" in parse_policy(opts.augment) and not config.canonical_side
         self.reals = geometry_reals(data, config).to(self.device)
         self.flip = opts.flip and not config.canonical_side
         self.loss_kind = check_loss(opts.loss)
@@ -190,6 +193,8 @@ class GeometryTraining:
         real = self.reals[idx.to(self.device)]
         if self.flip:
             real = random_flip(real, gen)
+        if self.dihedral:  # drawn only when asked: other runs' batches are unchanged
+            real = random_dihedral(real, gen)
         z = torch.randn(self.opts.batch_size, self.config.z_dim, generator=gen)
         return real, z.to(self.device)
 

@@ -26,7 +26,9 @@ class TrainOptions:
     log_every: int = 10  # steps between lines of stats.jsonl
     grid_every: int = 200  # steps between sample grids (grids/fakesNNNNNN.png)
     checkpoint_every: int = 200  # steps between checkpoints (and at the end)
-    augment: str = ""  # DiffAugment policy for the discriminators (training/augment.py)
+    # DiffAugment policy for the discriminators, and "dihedral" orientations of the real
+    # samples (training/augment.py); "microscopy" and "auto" are resolved when a run starts
+    augment: str = ""
     ema: float = 0.0  # decay of the generator's weight average used for sampling; 0 = off
     loss: str = "ns"  # adversarial loss: ns | hinge | lsgan (training/losses.py)
     r1: float = 0.0  # R1 penalty weight (gamma) on the discriminator; 0 = off

@@ -40,7 +40,7 @@ from synthmed.models.refiner import (
     coarse_masks,
     refiner_condition,
 )
-from synthmed.training.augment import augment_alike, diff_augment
+from synthmed.training.augment import augment_alike, diff_augment, parse_policy, random_dihedral
 from synthmed.training.geometry import fov_template
 from synthmed.training.judge import VesselJudge
 from synthmed.training.losses import R1_EVERY, check_loss, d_loss, g_loss, r1_penalty
@@ -169,7 +169,11 @@ class TextureTraining:
         self._build_networks()
         self.loss_kind = check_loss(opts.loss)
         image_channels = slice(config.in_channels, config.in_channels + config.out_channels)
-        self.aug = diff_augment(opts.augment, image_channels if config.out_channels == 3 else None)
+        # Brightness and contrast only ever touch an image (Stage II's), never a mask.
+        intensity = None if refine else image_channels
+        colour = image_channels if config.out_channels == 3 else None
+        self.aug = diff_augment(opts.augment, colour, intensity)
+        self.dihedral = "dihedral" in parse_policy(opts.augment)
         # Decoded once into uint8 tensors (float copies of a whole dataset at 512 px and above
         # would take gigabytes); a step only indexes, converts, crops and flips.
         self.masks = torch.from_numpy(data.masks)[:, None].to(self.device)
@@ -259,13 +263,16 @@ class TextureTraining:
         return pair[:, : self.config.in_channels], pair[:, self.config.in_channels :]
 
     def sample(self, gen: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
-        """A training batch (condition, target), cropped and flipped at random from ``gen``."""
+        """A training batch (condition, target), cropped and flipped (with ``dihedral``: in
+        any of 8 orientations) at random from ``gen``."""
         idx = torch.randint(len(self.masks), (self.opts.batch_size,), generator=gen)
         pair = self.pairs(idx.to(self.device), gen)
         if self.side < self.data.resolution:
             pair = random_crop(pair, self.side, gen)
         if self.opts.flip:
             pair = random_flip(pair, gen)  # condition and target flipped together
+        if self.dihedral:  # drawn only when asked: other runs' batches are unchanged
+            pair = random_dihedral(pair, gen)
         return self.split(pair)
 
     def encode_style(
