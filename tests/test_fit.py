@@ -67,7 +67,8 @@ def test_compact_objects_get_no_refiner_and_no_colour_jitter_in_grayscale() -> N
     plan = make_plan(_summary("compact", side=811, channels=1), 3600, 30, _speed(5e6))
     assert plan.resolution == 256 and "refiner" not in plan.stages
     assert plan.stages["geometry"].options["resolution"] == 256
-    assert "color" not in plan.stages["texture"].options["augment"]
+    augment = plan.stages["texture"].options["augment"]
+    assert "color" not in augment and "dihedral" in augment and "brightness" in augment
     assert "compact objects" in plan.choices[0]
 
 

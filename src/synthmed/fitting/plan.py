@@ -15,6 +15,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from synthmed.errors import UserError
+from synthmed.training.augment import MICROSCOPY
 
 PLAN_VERSION = 1
 # Shares of the training time (what is left of the budget after preparing, timing,
@@ -125,11 +126,14 @@ def stage_options(summary: DataSummary, res: int) -> dict[str, tuple[str, dict[s
         stages["texture"] = ("drive512", texture)
         stages["single"] = ("drive512", {"resolution": min(res, 128)})
         return stages
-    # Grayscale microscopy: no colour jitter (a hue shift on one channel is meaningless).
+    # Microscopy has no up or left: every training pair in any of the square's 8 orientations
+    # (dihedral), brightness and contrast for the discriminator; no colour jitter on
+    # grayscale (a hue shift on one channel is meaningless).
     colour = ",color" if summary.channels == 3 else ""
+    masks = "translation,cutout"
     return {
-        "geometry": ("default", {"resolution": res, "augment": "translation,cutout", "ema": 0.999}),
-        "texture": ("default", {"augment": f"translation{colour}", "ema": 0.999}),
+        "geometry": ("default", {"resolution": res, "augment": f"dihedral,{masks}", "ema": 0.999}),
+        "texture": ("default", {"augment": f"{MICROSCOPY},translation{colour}", "ema": 0.999}),
         "single": ("default", {"resolution": min(res, 128), "ema": 0.999}),
     }
 
