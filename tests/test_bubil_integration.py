@@ -43,3 +43,16 @@ def test_bubil_at_64px(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> No
     # 1024 x 811 is padded top and bottom: the field of view is the frame (rows 7-56).
     assert not data.fov[:, :6].any() and data.fov[:, 8:56].all()
     assert np.all(data.masks <= data.fov)
+
+
+def test_native_truth_reads_the_cell_not_the_background(tmp_path: Path) -> None:
+    """Utility is scored at native size from the mask files: BU-BIL's inverted masks must be
+    read with the polarity prepare chose, and its field of view is the whole frame."""
+    from synthmed.data.sources import prepare_source
+    from synthmed.evaluation.protocol import load_native_truths
+
+    data = prepare_source("bubil", BUBIL, 64)
+    truths = load_native_truths(data.subset([0, 1]))
+    for truth, fov in truths:
+        assert 0.005 < truth.mean() < 0.13  # the cell, a few % of the frame
+        assert fov.all()  # microscopy: no photo disc to find

@@ -28,6 +28,7 @@ from scipy.stats import rankdata
 
 from synthmed.data.images import fov_from_image, read_image, read_mask
 from synthmed.data.prepared import PreparedDataset
+from synthmed.data.readers import FUNDUS_LAYOUTS
 from synthmed.models.vessel_geometry import skeleton_and_widths
 
 GEOMETRY_KEYS = ("native_size", "crop", "pad", "side")
@@ -73,7 +74,8 @@ def native_truth(transform: dict[str, Any], fov_from_photo: bool = True) -> Nati
     if "image" not in transform or "mask" not in transform or "native_size" not in transform:
         return None
     shape = (int(transform["native_size"][0]), int(transform["native_size"][1]))
-    truth = read_mask(transform["mask"], shape, "mask")
+    # The polarity prepare chose (BU-BIL's masks are inverted): the same object, read again.
+    truth = read_mask(transform["mask"], shape, "mask", transform.get("foreground", "white"))
     if transform.get("fov"):
         fov = read_mask(transform["fov"], shape, "field-of-view mask")
     elif fov_from_photo:
@@ -88,8 +90,8 @@ def load_native_truths(data: PreparedDataset) -> list[NativeTruth] | None:
     transforms = data.meta.get("transforms") or []
     if len(transforms) != len(data):
         return None
-    # prepare_source derives a missing FOV from the photo for every kind but "folder".
-    photo = not str(data.meta.get("source", "")).startswith("folder:")
+    # prepare_source derives a missing FOV from the photo for fundus layouts only.
+    photo = str(data.meta.get("source", "")).split(":")[0] in FUNDUS_LAYOUTS
     truths = [native_truth(t, photo) for t in transforms]
     return None if any(t is None for t in truths) else truths  # type: ignore[return-value]
 
