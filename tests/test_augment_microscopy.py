@@ -14,6 +14,7 @@ from skimage.draw import ellipse
 
 from synthmed.cli import main
 from synthmed.data.prepared import PreparedDataset
+from synthmed.data.profile import record_mask_kind
 from synthmed.errors import UserError
 from synthmed.training.augment import (
     MICROSCOPY,
@@ -128,3 +129,22 @@ def test_auto_augment_follows_the_mask_kind(tmp_path: Path) -> None:
     assert main([*cmd, "--preset", "drive512", "--crop", "64", *tiny]) == 0
     saved = json.loads((out / "options.json").read_text())
     assert saved["train"]["augment"] == "translation,color"
+
+
+@pytest.mark.slow
+def test_tree_repair_is_refused_for_compact_masks(tmp_path: Path, capsys) -> None:
+    cells = _cells(tmp_path / "cells")
+    data = PreparedDataset.load(cells)
+    record_mask_kind(data)  # as prepare records it
+    data.save(cells)
+    tiny = ["--steps", "1", "--batch-size", "2", "--ngf", "8", "--ndf", "8", "--device", "cpu"]
+    runs = {}
+    for stage in ("geometry", "texture"):
+        runs[stage] = tmp_path / stage
+        assert main(["train", stage, "--data", str(cells), "--out", str(runs[stage]), *tiny]) == 0
+    assert json.loads((runs["geometry"] / "options.json").read_text())["mask_kind"] == "compact"
+    cmd = ["generate", "--geometry", str(runs["geometry"]), "--texture", str(runs["texture"])]
+    cmd += ["--n", "2", "--device", "cpu"]
+    assert main([*cmd, "--repair-tree", "--out", str(tmp_path / "repaired")]) == 2
+    assert "tree repair" in capsys.readouterr().err
+    assert main([*cmd, "--out", str(tmp_path / "plain")]) == 0

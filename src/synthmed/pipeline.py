@@ -224,6 +224,8 @@ class SynthMedPipeline(TrainedModel):
         ``sampling``: :class:`SamplingOptions`; ``tile`` None is Stage II's training crop
         when its run folder records one (see :func:`render`)."""
         g, g_dir = load_generator(geometry, "geometry")
+        if repair is not None:
+            _check_repair_fits(g_dir)
         t, t_dir = load_generator(texture, "texture")
         r, r_dir = load_generator(refiner, "refiner") if refiner else (None, None)
         if sampling.get("tile") is None:
@@ -555,3 +557,16 @@ def load(path: str | Path, **sampling: Any) -> SynthMedPipeline | SingleGANPipel
             "(Pipeline.from_folders(geometry, texture), or generate --geometry --texture)"
         )
     raise UserError(f"{path}: not a pipeline, run or model folder written by synthmed")
+
+
+def _check_repair_fits(component: Path) -> None:
+    """Refuse the vessel-tree repair for a Stage I that learnt compact masks (cells, nuclei:
+    its run's options.json ``mask_kind``, recorded from the prepared data); runs that record
+    no kind (component folders, runs from before issue 32) pass."""
+    options = component.parent / "options.json"
+    record = read_json(options) if options.is_file() else {}
+    if isinstance(record, dict) and record.get("mask_kind") == "compact":
+        raise UserError(
+            f"{component.parent}: Stage I learnt compact masks (options.json mask_kind); the "
+            "tree repair mends vessel trees and would break them: generate without it"
+        )

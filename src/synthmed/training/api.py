@@ -112,7 +112,15 @@ def resolve_options(
 
 
 # Keys of a run's options.json that describe the run, not options to train with.
-RECORD_KEYS = ("kind", "version", "data", "resolution", "trained_on", "mirrored_to_the_right")
+RECORD_KEYS = (
+    "kind",
+    "version",
+    "data",
+    "resolution",
+    "trained_on",
+    "mirrored_to_the_right",
+    "mask_kind",
+)
 
 
 def read_config(path: str | Path, stage: str) -> tuple[str | None, dict[str, Any]]:

@@ -85,6 +85,8 @@ def train_geometry(
     extra = {"data": data.meta.get("source", "?"), "resolution": data.resolution}
     extra["trained_on"] = provenance.record(data)
     extra["stage"] = options.recorded(opts.steps)
+    if isinstance(data.meta.get("mask_kind"), dict):  # recorded by prepare: what the masks are
+        extra["mask_kind"] = data.meta["mask_kind"]["kind"]  # (the tree repair is for vessels)
     if config.canonical_side:
         extra["mirrored_to_the_right"] = int(disc_on_left(data.masks).sum())
     return run_training(stage, opts, Path(out), resume, extra)
