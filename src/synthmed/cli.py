@@ -413,6 +413,7 @@ def _prepare(args: argparse.Namespace) -> None:
     data = prepare_source(
         args.kind, args.path, res, args.split or "training", n, seed, args.foreground
     )
+    _record_mask_kind(data, args.mask_kind)
     if args.holdout is not None:
         train, holdout = split_holdout(data, args.holdout)
         parts = {"train": train, "holdout": holdout}
@@ -547,37 +548,13 @@ def _record_mask_kind(data: PreparedDataset, choice: str) -> None:
 def run(args: argparse.Namespace) -> int:
     """Dispatch a parsed command line to the Python API; returns the exit code."""
     if args.command == "prepare":
-        from synthmed.data.sources import prepare_source, save_split, split_holdout, split_three
-
-        res = args.res or (64 if args.kind == "phantom" else 512)
-        if args.holdout and (args.val or args.test):
-            raise UserError("prepare: --holdout or --val / --test, not both")
-        if args.role and (args.holdout or args.val or args.test):
-            raise UserError("prepare: --role names an unsplit dataset; a split names its parts")
-        data = prepare_source(args.kind, args.path, res, args.split, args.n, args.seed)
-        _record_mask_kind(data, args.mask_kind)
-        if args.holdout or args.val or args.test:
-            if args.holdout:
-                train, holdout = split_holdout(data, args.holdout)
-                parts = {"train": train, "holdout": holdout}
-            else:
-                parts = split_three(data, args.val, args.test)
-            save_split(parts, args.out)
-            counts = " + ".join(f"{len(v)} {k}" for k, v in parts.items())
-            print(f"{counts} pairs written to {args.out}/{{{','.join(parts)}}}")
-        else:
-            if args.role:
-                data.meta["split"] = args.role
-            data.save(args.out)
-            print(f"{len(data)} pairs at {data.resolution}x{data.resolution} written to {args.out}")
+        _prepare(args)
     elif args.command == "fit":
         from synthmed.fitting.run import DataOptions, fit
 
         reading = DataOptions(args.holdout, args.foreground, args.mask_kind)
         options = {"budget": args.budget, "resume": args.resume, "max_steps": args.max_steps}
         fit(args.data, args.out, reading=reading, device=args.device, **options)
-
-        _prepare(args)
     elif args.command == "train":
         _train(args)
     elif args.command == "generate":
