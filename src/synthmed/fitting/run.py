@@ -120,6 +120,7 @@ def _make_plan(
     shutil.rmtree(out / "timing", ignore_errors=True)
     _print_plan(plan)
     source = probe if prepared else reading.read(data, plan.resolution)
+    source.meta["mask_kind"] = kind  # the evaluation and Stage I read the kind the plan used
     train, held_out = split_holdout(source, held)
     save_split({"train": train, "holdout": held_out}, out / "data")
     write_json(out / "plan.json", plan.to_json() | {"source": str(data)})
