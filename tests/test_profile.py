@@ -136,6 +136,9 @@ def test_user_choice_overrides_and_keeps_the_figures() -> None:
 
 def test_cli_choices_agree() -> None:
     assert cli.MASK_KINDS == commands.MASK_KINDS == CHOICES
+    from synthmed.data.prepared import FOREGROUND_SETTINGS
+
+    assert cli.FOREGROUNDS == FOREGROUND_SETTINGS
 
 
 def test_prepare_records_the_kind_and_its_override(tmp_path: Path) -> None:

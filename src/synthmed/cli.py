@@ -23,6 +23,7 @@ SOURCES = ("drive", "chase", "bubil", "folder", "phantom")
 PRECISIONS = ("auto", "fp32", "bf16")
 LOSSES = ("ns", "hinge", "lsgan")
 MASK_KINDS = ("auto", "vessel", "compact")  # synthmed.data.profile.CHOICES
+FOREGROUNDS = ("white", "black", "auto")  # synthmed.data.prepared.FOREGROUND_SETTINGS
 
 
 def _add_train_options(p: argparse.ArgumentParser) -> argparse._ArgumentGroup:
@@ -119,7 +120,7 @@ def _add_prepare_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--seed", type=int, help="phantom: seed (default 0)")
     p.add_argument(
         "--foreground",
-        choices=("white", "black", "auto"),
+        choices=FOREGROUNDS,
         help="which mask value is the object: white (default; bubil: black, its masks are "
         "inverted) or auto (the minority class over the whole dataset, said and recorded)",
     )
@@ -360,12 +361,12 @@ def _add_fit_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--resume", action="store_true", help="continue a killed fit run")
     p.add_argument(
         "--foreground",
-        choices=("white", "black", "auto"),
+        choices=FOREGROUNDS,
         help="which mask value is the object (default: the layout's own; auto: the minority)",
     )
     p.add_argument(
         "--mask-kind",
-        choices=("auto", "vessel", "compact"),
+        choices=MASK_KINDS,
         default="auto",
         help="vessel-like or compact masks (default: decided from the masks, and said)",
     )
