@@ -123,8 +123,11 @@ def test_demo_quick(tmp_path: Path) -> None:
     )
     assert proc.returncode == 0, proc.stderr
     assert (out / "grid.png").is_file()
-    assert len(list((out / "synthetic/images").iterdir())) == 64
-    assert PreparedDataset.load(out / "data/phantom32").resolution == 32
+    assert PreparedDataset.load(out / "phantom32").resolution == 32
+    plan = json.loads((out / "fit/plan.json").read_text())  # the demo is a fit run
+    assert plan["data"]["mask_kind"] == "vessel"  # found from the masks, not named
+    assert len(list((out / "fit/synthetic/images").iterdir())) == plan["synthetic_pairs"]
+    assert (out / "fit/report/report.html").is_file()
 
 
 def test_single_gan_baseline_and_holdout_split(tmp_path: Path) -> None:
