@@ -110,7 +110,9 @@ def save_checkpoint(
         opt_meta[name] = sd["param_groups"]
     for name, t in rng.items():
         tensors[f"rng.{name}"] = t.cpu().clone()
-    meta = {"state": json.dumps(state), "optimizers": json.dumps(opt_meta)}
+    # One metadata key: safetensors writes its metadata map in hash order, so two keys came out
+    # in either order and the same training state gave files of different bytes.
+    meta = {"checkpoint": json.dumps({"state": state, "optimizers": opt_meta})}
     atomic_write(path, lambda p: save_file(tensors, str(p), metadata=meta))
 
 
@@ -123,9 +125,13 @@ def load_checkpoint(
     tensors, meta = read_tensors(path)
     for name, m in modules.items():
         load_weights(m, path, prefix=f"module.{name}.", tensors=tensors)
-    if "state" not in meta or "optimizers" not in meta:
+    if "checkpoint" in meta:
+        saved = json.loads(meta["checkpoint"])
+    elif "state" in meta and "optimizers" in meta:  # written before the single key
+        saved = {"state": json.loads(meta["state"]), "optimizers": json.loads(meta["optimizers"])}
+    else:
         raise UserError(f"{path}: not a SynthMed checkpoint (metadata missing)")
-    opt_meta = json.loads(meta["optimizers"])
+    opt_meta = saved["optimizers"]
     for name, opt in optimizers.items():
         state: dict[int, dict[str, torch.Tensor]] = {}
         prefix = f"optim.{name}."
@@ -135,4 +141,4 @@ def load_checkpoint(
                 state.setdefault(int(pid), {})[slot] = v
         opt.load_state_dict({"state": state, "param_groups": opt_meta[name]})
     rng = {k[4:]: v for k, v in tensors.items() if k.startswith("rng.")}
-    return rng, json.loads(meta["state"])
+    return rng, saved["state"]
