@@ -113,7 +113,9 @@ def test_fit_end_to_end_then_resume_after_a_kill(
     assert "dual GAN" in metrics["utility"]["f1_gain_over_real"]
     assert (out / "report" / "report.html").is_file()
     times = json.loads((out / "times.json").read_text())
-    assert {"geometry", "texture", "generate", "evaluate"} <= set(times)
+    assert {"read and plan", "geometry", "texture", "generate", "evaluate"} <= set(times)
+    parts = sum(v for k, v in times.items() if k != "total")
+    assert times["total"] == pytest.approx(parts, abs=0.5)
     assert len(list((out / "synthetic" / "images").glob("*.png"))) == plan["synthetic_pairs"]
 
 

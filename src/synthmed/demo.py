@@ -18,7 +18,7 @@ from synthmed.pipeline import SynthMedPipeline
 
 DEMO_RES = 64  # at 64 px the DCGAN draws the phantom's main vessel arcades within minutes
 DEMO_IMAGES = 64  # phantom pairs, a fifth of them held out for the evaluation
-DEMO_BUDGET = "15m"  # fit's budget: on 2 CPU cores every stage gets its minimum steps at 64 px
+DEMO_BUDGET = "20m"  # fit's budget: on 2 idle CPU cores every stage gets its minimum steps at 64 px
 QUICK_STEPS = 2  # --quick: a smoke test of every step, not a useful model
 
 

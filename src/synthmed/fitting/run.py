@@ -127,6 +127,7 @@ def _make_plan(
     train, held_out = split_holdout(source, held)
     save_split({"train": train, "holdout": held_out}, out / "data")
     write_json(out / "plan.json", plan.to_json() | {"source": str(data)})
+    _add_time(out, "read and plan", time.perf_counter() - started)
     return plan
 
 
@@ -225,10 +226,16 @@ def _timed(out: Path, step: str) -> Iterator[None]:
     try:
         yield
     finally:  # an interrupted step's time counts too (not a SIGKILL's)
-        path = out / "times.json"
-        times = read_json(path) if path.is_file() else {}
-        times[step] = round(times.get(step, 0.0) + time.perf_counter() - t0, 1)
-        write_json(path, times)
+        _add_time(out, step, time.perf_counter() - t0)
+
+
+def _add_time(out: Path, step: str, seconds: float) -> None:
+    """Add ``seconds`` to ``step`` and to the run's total in ``RUN/times.json``."""
+    path = out / "times.json"
+    times = read_json(path) if path.is_file() else {}
+    for key in (step, "total"):
+        times[key] = round(times.get(key, 0.0) + seconds, 1)
+    write_json(path, times)
 
 
 def _train(stage: StagePlan, data: Path, run: Path, device: str, out: Path) -> None:
