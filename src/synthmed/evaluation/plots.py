@@ -51,7 +51,10 @@ def samples_figure(sets: dict[str, PreparedDataset], n: int = 6) -> bytes:
                     continue
                 img = data.images[c]
                 shown = overlay(img, data.masks[c]) if k else img
-                ax.imshow(shown[..., 0] if shown.shape[-1] == 1 else shown, cmap="gray")
+                # vmin / vmax: grayscale shown as stored, not stretched to its own range
+                # (the overlaid RGB copy below it is never stretched either).
+                gray = shown[..., 0] if shown.shape[-1] == 1 else shown
+                ax.imshow(gray, cmap="gray", vmin=0, vmax=255)
             axes[2 * r, 0].set_title(name, loc="left", fontsize=9)
             axes[2 * r + 1, 0].set_title(f"{name}: masks overlaid", loc="left", fontsize=9)
     fig.tight_layout()
