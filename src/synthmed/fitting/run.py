@@ -174,7 +174,7 @@ class _Timer:
         shutil.rmtree(run, ignore_errors=True)
         extra: dict[str, Any] = {}
         if stage == "refiner":
-            extra["adapt_geometry"] = self.folder / f"geometry-{res}"
+            extra["adapt_geometry"] = str(self.folder / f"geometry-{res}")  # options.json holds it
         quiet = {"log_every": 1, "grid_every": 10**6, "checkpoint_every": 10**6}
         train(
             stage,
