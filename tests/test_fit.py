@@ -125,3 +125,17 @@ def test_fit_refuses_a_bad_budget_in_one_line(phantom: Path, tmp_path: Path) -> 
     assert done.returncode == 2
     assert done.stderr.strip().count("\n") == 0 and "--budget 'soon'" in done.stderr
     assert not (tmp_path / "r").exists()
+
+
+def test_the_timer_runs_a_refiner_on_the_timed_stage_one(tmp_path: Path) -> None:
+    """Vessels above 128 px plan a refiner, timed against the Stage I just timed (its folder
+    goes into the refiner's options.json: a Path there crashed every such fit)."""
+    from synthmed.data.sources import phantom_dataset
+
+    data = phantom_dataset(4, 256, seed=0)
+    timer = fit_run._Timer(tmp_path, tmp_path / "timing", fit_run.DataOptions(), 1, "cpu", data)
+    small = {"ngf": 8, "ndf": 8, "batch_size": 2}  # the plumbing, not the speed, is tested
+    assert timer("geometry", "drive512", {"resolution": 128} | small, 256) > 0
+    assert timer("refiner", "drive512", {"crop": 128} | small, 256) > 0
+    options = json.loads((tmp_path / "timing" / "refiner-256" / "options.json").read_text())
+    assert options["stage"]["adapt_geometry"] == str(tmp_path / "timing" / "geometry-256")
