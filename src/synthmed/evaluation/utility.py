@@ -189,23 +189,24 @@ def _mean_scores(values: np.ndarray, draws: np.ndarray) -> np.ndarray:
 
 
 def _bootstrap_gain(
-    score_a: Callable[[np.ndarray], np.ndarray],
-    score_b: Callable[[np.ndarray], np.ndarray],
-    shape: tuple[int, int, int],
+    a: np.ndarray,
+    b: np.ndarray,
+    score: Callable[[np.ndarray, np.ndarray], np.ndarray],
     draws: int,
     level: float,
 ) -> dict[str, Any]:
-    """The two-level bootstrap of :data:`GAIN_DEFINITION` for any score: ``score_a`` and
-    ``score_b`` map image draws (D, images) to each seed's score on each draw (seeds, D);
-    ``shape`` is (test images, seeds of a, seeds of b). Returns ``gain``, ``interval``,
-    ``components``, ``level`` and ``share_of_bootstrap_draws_with_gain_above_0``."""
-    n, seeds_a, seeds_b = shape
+    """The two-level bootstrap of :data:`GAIN_DEFINITION` for any score: ``a`` and ``b`` hold
+    each seed's per-image figures (seeds, images, ...) of the two arms, and ``score(values,
+    taken)`` maps them and image draws (D, images) to each seed's score on each draw
+    (seeds, D). Returns ``gain``, ``interval``, ``components``, ``level`` and
+    ``share_of_bootstrap_draws_with_gain_above_0``."""
+    n = a.shape[1]
     rng = np.random.default_rng(0)  # fixed: the same report gives the same interval
     taken = _image_draws(rng, n, draws)
-    wa, wb = _seed_weights(rng, seeds_a, draws), _seed_weights(rng, seeds_b, draws)
-    fa, fb = score_a(taken), score_b(taken)  # (seeds, D)
+    wa, wb = _seed_weights(rng, len(a), draws), _seed_weights(rng, len(b), draws)
+    fa, fb = score(a, taken), score(b, taken)  # (seeds, D)
     whole = np.ones((1, n))
-    fa_whole, fb_whole = score_a(whole)[:, 0], score_b(whole)[:, 0]
+    fa_whole, fb_whole = score(a, whole)[:, 0], score(b, whole)[:, 0]
     both = np.einsum("ds,sd->d", wa, fa) - np.einsum("ds,sd->d", wb, fb)
     images_only = fa.mean(0) - fb.mean(0)
     seeds_only = wa @ fa_whole - wb @ fb_whole
@@ -245,13 +246,7 @@ def f1_gain_interval(
     except KeyError:
         return None
     n = a.shape[1]
-    out = _bootstrap_gain(
-        lambda taken: _pooled_f1(a, taken),
-        lambda taken: _pooled_f1(b, taken),
-        (n, len(a), len(b)),
-        draws,
-        level,
-    )
+    out = _bootstrap_gain(a, b, _pooled_f1, draws, level)
     out["definition"] = GAIN_DEFINITION.format(draws=draws, images=n, seeds=len(a), level=level)
     out["method"] = f"two-level bootstrap over the {n} test images and the seeds, {draws} draws"
     return out
@@ -279,14 +274,7 @@ def score_gain_interval(
         b = np.array([r["image_scores"][score] for r in real["per_seed"]], dtype=np.float64)
     except KeyError:
         return None
-    n = a.shape[1]
-    out = _bootstrap_gain(
-        lambda taken: _mean_scores(a, taken),
-        lambda taken: _mean_scores(b, taken),
-        (n, len(a), len(b)),
-        draws,
-        level,
-    )
+    out = _bootstrap_gain(a, b, _mean_scores, draws, level)
     out["definition"] = SCORE_GAIN_DEFINITION.format(score=score)
     return out
 
