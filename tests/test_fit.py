@@ -61,6 +61,8 @@ def test_a_slow_machine_or_short_budget_plans_a_smaller_size_and_says_why() -> N
     assert "single" not in slow.stages  # one hour does not train the baseline
     with pytest.raises(UserError, match="give a longer --budget"):
         make_plan(_summary("vessel"), 300, 30, _speed(1e4))
+    demo = make_plan(_summary("vessel"), 300, 30, _speed(1e4), short_ok=True)  # the demo's
+    assert demo.resolution == 32 and any("below its minimum" in c for c in demo.choices)
 
 
 def test_compact_objects_get_no_refiner_and_no_colour_jitter_in_grayscale() -> None:

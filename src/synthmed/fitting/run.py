@@ -58,6 +58,7 @@ def fit(
     resume: bool = False,
     device: str = "auto",
     max_steps: int | None = None,
+    short_ok: bool = False,
 ) -> Path:
     """The whole pipeline on ``data`` (any layout ``synthmed prepare`` reads) into ``out``.
 
@@ -65,7 +66,9 @@ def fit(
     at least 1, the last in name order) for the evaluation, the masks' polarity and kind;
     ``fit`` plans the run for ``budget`` (e.g. "1h", "30m") on this machine, prints
     the plan and writes it to ``out/plan.json``, then trains, generates and evaluates.
-    ``max_steps`` caps every network's steps (a quick look, or a smoke test). Returns
+    ``max_steps`` caps every network's steps (a quick look, or a smoke test); ``short_ok``
+    trains at the smallest size even when a stage gets fewer than its minimum steps (the
+    demo: it must finish on a busy machine), where otherwise the budget is refused. Returns
     ``out``; the report is ``out/report/report.html``.
     """
     out = Path(out)
@@ -82,7 +85,8 @@ def fit(
             raise UserError(f"{out}: exists and is not empty; choose a new --out")
         budget_s = parse_duration(budget) if isinstance(budget, str) else int(budget)
         reading = reading or DataOptions()
-        plan = _make_plan(Path(data), out, reading, budget_s, device, started, max_steps)
+        limits = (max_steps, short_ok)
+        plan = _make_plan(Path(data), out, reading, budget_s, device, started, limits)
     _execute(plan, out, device)
     _say(f"done: {out / 'report' / 'report.html'}")
     return out
@@ -95,7 +99,7 @@ def _make_plan(
     budget_s: int,
     device: str,
     started: float,
-    max_steps: int | None,
+    limits: tuple[int | None, bool],
 ) -> Plan:
     """Read and split the data, time each stage, plan; write the split and plan.json."""
     probe = reading.read(data, PROFILE_RES)
@@ -119,7 +123,8 @@ def _make_plan(
         f"{kind['kind']} masks ({kind.get('reason') or kind.get('source')})"
     )
     timer = _Timer(data, out / "timing", reading, held, device, probe if prepared else None)
-    plan = make_plan(summary, budget_s, time.perf_counter() - started, timer, max_steps)
+    spent = time.perf_counter() - started
+    plan = make_plan(summary, budget_s, spent, timer, *limits)
     shutil.rmtree(out / "timing", ignore_errors=True)
     _print_plan(plan)
     source = probe if prepared else reading.read(data, plan.resolution)
