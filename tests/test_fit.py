@@ -54,15 +54,27 @@ def test_a_fast_machine_gets_the_drive512_layout_for_vessels() -> None:
 
 
 def test_a_slow_machine_or_short_budget_plans_a_smaller_size_and_says_why() -> None:
-    fast = make_plan(_summary("vessel"), 3600, 30, _speed(5e6))
-    slow = make_plan(_summary("vessel"), 3600, 30, _speed(2e5))
+    fast = make_plan(_summary("vessel", side=128), 3600, 30, _speed(5e6))
+    slow = make_plan(_summary("vessel", side=128), 3600, 30, _speed(1e5))
     assert slow.resolution < fast.resolution
     assert any("trying a smaller size" in c for c in slow.choices)
     assert "single" not in slow.stages  # one hour does not train the baseline
     with pytest.raises(UserError, match="give a longer --budget"):
-        make_plan(_summary("vessel"), 300, 30, _speed(1e4))
-    demo = make_plan(_summary("vessel"), 300, 30, _speed(1e4), short_ok=True)  # the demo's
+        make_plan(_summary("vessel", side=64), 300, 30, _speed(1e4))
+    demo = make_plan(_summary("vessel", side=64), 300, 30, _speed(1e4), short_ok=True)
     assert demo.resolution == 32 and any("below its minimum" in c for c in demo.choices)
+
+
+def test_large_vessel_data_keeps_the_refiner_layout_or_is_refused() -> None:
+    """DRIVE-sized vessel data is planned at 256 px or more, with distance maps and a
+    refiner: at 128 px a Stage I drawing the masks drew speckle on DRIVE (docs/fit.md)."""
+    roomy = make_plan(_summary("vessel"), 7200, 30, _speed(2e5))
+    assert roomy.resolution >= 256 and "refiner" in roomy.stages
+    assert roomy.stages["refiner"].steps >= 200
+    with pytest.raises(UserError, match="even at 256 px"):
+        make_plan(_summary("vessel"), 3600, 30, _speed(2e5))
+    short = make_plan(_summary("vessel"), 3600, 30, _speed(2e5), short_ok=True)
+    assert short.resolution == 256 and "refiner" in short.stages
 
 
 def test_compact_objects_get_no_refiner_and_no_colour_jitter_in_grayscale() -> None:

@@ -357,7 +357,7 @@ def _add_fit_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--holdout", type=int, help="pairs held out for the evaluation (default: a fifth)"
     )
-    p.add_argument("--budget", default="1h", help="time budget, e.g. 30m, 1h, 2h (default 1h)")
+    p.add_argument("--budget", default="2h", help="time budget, e.g. 30m, 1h, 2h (default 2h)")
     p.add_argument("--resume", action="store_true", help="continue a killed fit run")
     p.add_argument(
         "--foreground",

@@ -21,8 +21,11 @@ PLAN_VERSION = 1
 # Shares of the training time (what is left of the budget after preparing, timing,
 # generating and evaluating). Stage II sets what the images look like and is the slowest
 # per step, so it gets the most; Stage I's DCGAN converges on layouts sooner.
+# With a refiner, Stage I's DCGAN works on 128 px distance maps (cheap per step) while the
+# refiner's step at 512 px costs about twice Stage I's on a CPU (docs/fit.md, DRIVE timings),
+# so the refiner's share is set to give it its minimum steps whenever Stage I gets its own.
 SHARES = {
-    "with refiner": {"geometry": 0.30, "refiner": 0.15, "texture": 0.55},
+    "with refiner": {"geometry": 0.25, "refiner": 0.20, "texture": 0.55},
     "plain": {"geometry": 0.35, "texture": 0.65},
 }
 SINGLE_SHARE = 0.10  # the single-GAN baseline, when the budget allows it
@@ -36,7 +39,10 @@ RESERVE_SHARE = 0.06
 # turns): BU-BIL's 1 h run took 1.34 s per Stage I step timed at 1.26, 0.352 s per Stage II
 # step timed at 0.31 (docs/fit.md).
 RUN_OVERHEAD = 1.10
-MIN_STEPS = {"geometry": 600, "refiner": 300, "texture": 800, "single": 300}
+# The refiner is trained supervised (L1 + Dice + clDice on real mask crops) besides its
+# unpaired term, so it needs fewer steps than the GANs; 200 is a floor chosen, not measured
+# (drive512 trains it 1,500 steps).
+MIN_STEPS = {"geometry": 600, "refiner": 200, "texture": 800, "single": 300}
 # The drive512 recipe's steps: fit never plans more (more did not help on DRIVE).
 MAX_STEPS = {"geometry": 4000, "refiner": 1500, "texture": 9000, "single": 1000}
 SYNTHETIC_PAIRS = 200
@@ -106,10 +112,19 @@ class Plan:
 
 def candidate_resolutions(summary: DataSummary) -> list[int]:
     """Working resolutions worth trying, largest first: vessel trees need pixels for their
-    thinnest branches (up to 512); compact objects keep their shape at 256."""
+    thinnest branches (up to 512); compact objects keep their shape at 256.
+
+    Vessel data of 256 px or more is never planned below 256 px, where Stage I would draw
+    the masks without distance maps and a refiner: on DRIVE at 128 px such a Stage I drew
+    speckle, not trees, after 661 steps (docs/fit.md), so a budget too short for the refiner
+    layout is refused rather than spent on that.
+    """
     top = 512 if summary.mask_kind == "vessel" else 256
     side = 2 ** int(math.log2(max(summary.native_side, 32)))
-    return [r for r in (512, 256, 128, 64, 32) if r <= min(top, side)] or [32]
+    sizes = [r for r in (512, 256, 128, 64, 32) if r <= min(top, side)] or [32]
+    if summary.mask_kind == "vessel" and side >= 256:
+        sizes = [r for r in sizes if r >= 256]
+    return sizes
 
 
 def stage_options(summary: DataSummary, res: int) -> dict[str, tuple[str, dict[str, Any]]]:

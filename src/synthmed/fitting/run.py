@@ -54,7 +54,7 @@ def fit(
     out: str | Path,
     *,
     reading: DataOptions | None = None,
-    budget: str | int = "1h",
+    budget: str | int = "2h",
     resume: bool = False,
     device: str = "auto",
     max_steps: int | None = None,
