@@ -153,3 +153,15 @@ def test_the_timer_runs_a_refiner_on_the_timed_stage_one(tmp_path: Path) -> None
     assert timer("refiner", "drive512", {"crop": 128} | small, 256) > 0
     options = json.loads((tmp_path / "timing" / "refiner-256" / "options.json").read_text())
     assert options["stage"]["adapt_geometry"] == str(tmp_path / "timing" / "geometry-256")
+
+
+def test_allow_short_reaches_fit_from_the_command_line(monkeypatch, tmp_path: Path) -> None:
+    """``fit --allow-short`` trains a short plan where the budget would be refused."""
+    from synthmed import cli
+
+    seen = {}
+    monkeypatch.setattr(fit_run, "fit", lambda *a, **k: seen.update(k))
+    for flags, short in (([], False), (["--allow-short"], True)):
+        args = cli.build_parser().parse_args(["fit", str(tmp_path), "--out", "r", *flags])
+        cli.run(args)
+        assert seen["short_ok"] is short and seen["budget"] == "2h"

@@ -377,6 +377,12 @@ def _add_fit_parser(sub: argparse._SubParsersAction) -> None:
         help="cap every network's steps (a quick look or a smoke test; the figures then say "
         "little)",
     )
+    p.add_argument(
+        "--allow-short",
+        action="store_true",
+        help="when the budget gives a stage fewer than its minimum steps even at the smallest "
+        "size, train that short run (said in plan.json) instead of refusing the budget",
+    )
 
 
 def _check_prepare_flags(args: argparse.Namespace) -> None:
@@ -555,6 +561,7 @@ def run(args: argparse.Namespace) -> int:
 
         reading = DataOptions(args.holdout, args.foreground, args.mask_kind)
         options = {"budget": args.budget, "resume": args.resume, "max_steps": args.max_steps}
+        options["short_ok"] = args.allow_short
         fit(args.data, args.out, reading=reading, device=args.device, **options)
     elif args.command == "train":
         _train(args)

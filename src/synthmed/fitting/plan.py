@@ -192,16 +192,16 @@ def make_plan(
             f"{res} px: {short[0].stage} would get {short[0].steps} steps "
             f"(< {MIN_STEPS[short[0].stage]}) in the budget; trying a smaller size"
         )
-    if short and short_ok:  # the demo: a busy machine gets a weaker model, not an error
+    if short and short_ok:  # the demo, or --allow-short: a weaker model, not an error
         choices.append(
             f"{short[0].stage} gets {short[0].steps} steps, below its minimum "
-            f"{MIN_STEPS[short[0].stage]}: this machine was slow when timed"
+            f"{MIN_STEPS[short[0].stage]}: the budget is short for this machine (allowed)"
         )
     elif short:
         raise UserError(
             f"--budget {budget_s // 60} min: too short for this machine even at {res} px "
             f"({short[0].stage} would get {short[0].steps} of its minimum "
-            f"{MIN_STEPS[short[0].stage]} steps); give a longer --budget"
+            f"{MIN_STEPS[short[0].stage]} steps); give a longer --budget (or --allow-short)"
         )
     choices.insert(0, _kind_choice(summary, "refiner" in stages))
     choices.append(f"working resolution {res} px (data {summary.native_side} px on its short side)")
