@@ -53,6 +53,24 @@ def test_a_fast_machine_gets_the_drive512_layout_for_vessels() -> None:
     assert plan.expected_s <= plan.budget_s
 
 
+def test_the_evaluation_plans_for_every_arm_it_will_train() -> None:
+    """With the single GAN (budgets from 90 min) five arms share the evaluation's time, not
+    three: DRIVE's 2-hour run planned three, trained five and overran by 14 minutes."""
+    segmenter = 0.186  # s per step, DRIVE at 512 px on a 2-core EPYC
+    timing = _speed(5e6)
+
+    def with_segmenter(stage: str, preset: str, options: dict, res: int) -> float:
+        return segmenter if stage == "segmenter" else timing(stage, preset, options, res)
+
+    short = make_plan(_summary("vessel"), 3600, 30, with_segmenter)
+    long = make_plan(_summary("vessel"), 2 * 3600, 30, with_segmenter)
+    assert "single" not in short.stages and "single" in long.stages
+    for plan, arms in ((short, 3), (long, 5)):
+        segmenters_s = arms * len(plan.seeds) * plan.segmenter_steps * segmenter
+        assert segmenters_s <= 0.7 * 0.25 * plan.budget_s + arms * len(plan.seeds) * segmenter
+        assert any(f"x {arms} arms" in c for c in plan.choices)
+
+
 def test_a_slow_machine_or_short_budget_plans_a_smaller_size_and_says_why() -> None:
     fast = make_plan(_summary("vessel", side=128), 3600, 30, _speed(5e6))
     slow = make_plan(_summary("vessel", side=128), 3600, 30, _speed(1e5))
